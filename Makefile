@@ -1,0 +1,42 @@
+# Two entry points: `make demo` and `make test`. Both bootstrap .venv first and are idempotent.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: demo test bootstrap lint clean
+
+$(BIN)/python:
+	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
+	$(PYTHON) -m venv $(VENV)
+	@echo "==> upgrading pip inside $(VENV) (dependency groups need pip >= 25.1)"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@echo "==> installing the project and its dev/test dependency groups"
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	@touch $@
+
+bootstrap: $(VENV)/.installed
+
+demo: bootstrap
+	@echo "==> applying migrations"
+	$(BIN)/python manage.py migrate --noinput
+	@echo "==> loading demo data"
+	$(BIN)/python manage.py seed_demo
+	@echo "==> serving http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: bootstrap
+	@echo "==> running the test suite on $${DATABASE_URL:-SQLite}"
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy checkout
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class CheckoutConfig(AppConfig):
+    """Card payments through the JCC gateway."""
+
+    name = "checkout"
+    label = "checkout"
+    verbose_name = "Checkout"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from checkout import checks  # noqa: F401  (registers the system checks)

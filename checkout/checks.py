@@ -1,0 +1,58 @@
+"""System checks. Warnings, not errors: migrate and CI run without JCC credentials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from checkout.conf import checkout_settings, sandbox_active
+
+
+@checks.register(checks.Tags.security, "checkout")
+def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    try:
+        url = checkout_settings.GATEWAY_URL
+        username, password = checkout_settings.USERNAME, checkout_settings.PASSWORD
+        secrets = checkout_settings.CALLBACK_SECRETS
+    except ImproperlyConfigured as err:
+        return [checks.Warning(str(err), id="checkout.W005")]
+    if not (url and username and password):
+        messages.append(
+            checks.Warning(
+                "The JCC gateway is not configured: payments cannot be taken.",
+                hint="Set CHECKOUT['GATEWAY_URL'], ['USERNAME'] and ['PASSWORD'] "
+                "(JCC_GATEWAY_URL, JCC_USERNAME, JCC_PASSWORD in the demo), "
+                "or mount the sandbox with DEBUG on.",
+                id="checkout.W001",
+            )
+        )
+    if url and not url.startswith("https://") and not settings.DEBUG and not sandbox_active():
+        messages.append(
+            checks.Warning(
+                "The gateway URL is not https while DEBUG is off.",
+                hint="Use https://gateway.jcc.com.cy/payment/ or the test host.",
+                id="checkout.W002",
+            )
+        )
+    if not secrets and not checkout_settings.CALLBACK_PUBLIC_KEY:
+        messages.append(
+            checks.Warning(
+                "No callback key is configured: callback notifications will be refused.",
+                hint="Set CHECKOUT['CALLBACK_SECRETS'] (JCC_CALLBACK_SECRET) or "
+                "CHECKOUT['CALLBACK_PUBLIC_KEY'] (JCC_CALLBACK_PUBLIC_KEY).",
+                id="checkout.W003",
+            )
+        )
+    if "checkout.sandbox" in settings.INSTALLED_APPS and not settings.DEBUG and sandbox_active():
+        messages.append(
+            checks.Warning(
+                "The sandbox gateway is active with DEBUG off: it fakes a bank.",
+                hint="Remove checkout.sandbox from INSTALLED_APPS in production.",
+                id="checkout.W004",
+            )
+        )
+    return messages

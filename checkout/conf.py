@@ -1,0 +1,182 @@
+"""The app's settings: one dict, ``settings.CHECKOUT``, merged over documented defaults.
+
+Read settings only through ``checkout_settings`` (never at import time). The merged
+view is cached and dropped whenever ``CHECKOUT``, ``DEBUG`` or the URLconf changes,
+so ``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.urls import NoReverseMatch, reverse
+
+DEFAULTS: dict[str, Any] = {
+    # Base URL of the gateway, ending in "/payment/": REST calls go to <base>rest/…,
+    # the 3-D Secure redirect to <base>acsRedirect.do. Empty: the bundled sandbox,
+    # when it is active (see sandbox_active()).
+    "GATEWAY_URL": "",
+    # API user ("…-api") and password issued by JCC.
+    "USERNAME": "",
+    "PASSWORD": "",
+    # Shared keys for symmetric (HMAC-SHA256) callback checksums. Several keys are
+    # accepted at once so a key can be rotated without losing notifications.
+    "CALLBACK_SECRETS": [],
+    # PEM certificate or public key for asymmetric (RSA, SHA-512) callback checksums.
+    "CALLBACK_PUBLIC_KEY": "",
+    # PEM public key for seToken encryption. Empty: fetched from <base>se/keys.do.
+    "SETOKEN_PUBLIC_KEY": "",
+    # ISO 4217 alphabetic code of the shop's default currency.
+    "CURRENCY": "EUR",
+    # Two-phase payments: authorise (hold) first, capture later from the admin.
+    "PREAUTH": False,
+    # Seconds to wait for the TCP connection and for the answer of each gateway call.
+    "TIMEOUTS": {"connect": 5, "read": 30},
+    # How often a read-only status query retries a failed connection (with backoff).
+    "STATUS_RETRIES": 2,
+    # The shop's own origin (https://shop.example), used to build backUrl, failUrl and
+    # callback URLs where there is no request, as in background jobs.
+    "SITE_URL": "",
+    # Language sent to the gateway when the request has none.
+    "LANGUAGE": "en",
+    # Prefix of the gateway order numbers this shop generates (at most 30 characters
+    # in all, so keep it short).
+    "ORDER_NUMBER_PREFIX": "",
+    # Seconds after which an order that was never paid expires.
+    "ORDER_EXPIRY": 24 * 60 * 60,
+    # Lifetime of a gateway order before it is declined with actionCode -2007.
+    "SESSION_TIMEOUT": 20 * 60,
+    # 3-D Secure hop: "redirect" (GET <base>acsRedirect.do) or "post" (auto-submitting
+    # form to acsUrl with PaReq/MD/TermUrl).
+    "THREEDS_METHOD": "redirect",
+    # Allow the bundled sandbox gateway while DEBUG is off (it fakes a bank: tests only).
+    "SANDBOX_ALLOWED": False,
+    # Payment attempts allowed per client address and per order within WINDOW seconds.
+    "RATE_LIMITS": {"per_ip": 10, "per_order": 5, "window": 600},
+    # Header with the client address set by a trusted reverse proxy ("" = REMOTE_ADDR).
+    "CLIENT_IP_HEADER": "",
+    # Holds older than this many seconds are reported by checkout_sync (the gateway
+    # releases them after about seven days).
+    "HOLD_WARNING_AGE": 6 * 24 * 60 * 60,
+    # Seconds a payment stays claimed by one checkout_sync run.
+    "SYNC_LEASE": 120,
+}
+
+REQUIRED_FOR_GATEWAY = ("GATEWAY_URL", "USERNAME", "PASSWORD")
+
+
+class CheckoutSettings:
+    """Lazy, merged view of ``settings.CHECKOUT`` over ``DEFAULTS``."""
+
+    @cached_property
+    def _user(self) -> dict[str, Any]:
+        value = getattr(settings, "CHECKOUT", {}) or {}
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured("settings.CHECKOUT must be a dict.")
+        unknown = set(value) - set(DEFAULTS)
+        if unknown:
+            raise ImproperlyConfigured(f"Unknown CHECKOUT keys: {', '.join(sorted(unknown))}.")
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown checkout setting {name!r}.")
+        if name in ("GATEWAY_URL", "USERNAME", "PASSWORD", "CALLBACK_SECRETS"):
+            return self._resolved[name]
+        value = self._user.get(name, DEFAULTS[name])
+        if name == "TIMEOUTS":
+            value = {**DEFAULTS["TIMEOUTS"], **value}
+        elif name == "RATE_LIMITS":
+            value = {**DEFAULTS["RATE_LIMITS"], **value}
+        elif name == "SITE_URL":
+            value = str(value).rstrip("/")
+        return value
+
+    @cached_property
+    def _resolved(self) -> dict[str, Any]:
+        """Gateway location and credentials, falling back to the sandbox merchant."""
+        user = self._user
+        secrets = user.get("CALLBACK_SECRETS", [])
+        if isinstance(secrets, str):
+            secrets = [s.strip() for s in secrets.split(",") if s.strip()]
+        resolved = {
+            "GATEWAY_URL": user.get("GATEWAY_URL", ""),
+            "USERNAME": user.get("USERNAME", ""),
+            "PASSWORD": user.get("PASSWORD", ""),
+            "CALLBACK_SECRETS": list(secrets),
+        }
+        if not resolved["GATEWAY_URL"] and sandbox_active():
+            from checkout.sandbox import defaults as sandbox
+
+            resolved["GATEWAY_URL"] = sandbox_base_url()
+            resolved["USERNAME"] = resolved["USERNAME"] or sandbox.MERCHANT_LOGIN
+            resolved["PASSWORD"] = resolved["PASSWORD"] or sandbox.MERCHANT_PASSWORD
+            resolved["CALLBACK_SECRETS"] = resolved["CALLBACK_SECRETS"] or [
+                sandbox.CALLBACK_SECRET
+            ]
+        url = resolved["GATEWAY_URL"]
+        if url and not url.endswith("/"):
+            resolved["GATEWAY_URL"] = url + "/"
+        return resolved
+
+    @property
+    def using_sandbox(self) -> bool:
+        """True when the gateway in use is the bundled sandbox."""
+        return not self._user.get("GATEWAY_URL") and sandbox_active()
+
+    def require(self, *names: str) -> None:
+        """Raise ImproperlyConfigured naming the first missing required key."""
+        for name in names:
+            if not getattr(self, name):
+                raise ImproperlyConfigured(
+                    f"settings.CHECKOUT[{name!r}] is required to talk to the gateway."
+                )
+
+    def reload(self) -> None:
+        for attr in ("_user", "_resolved"):
+            self.__dict__.pop(attr, None)
+
+
+checkout_settings = CheckoutSettings()
+
+
+def sandbox_allowed() -> bool:
+    """The sandbox fakes a bank: only with DEBUG on or an explicit opt-in."""
+    return bool(settings.DEBUG or checkout_settings.SANDBOX_ALLOWED)
+
+
+def sandbox_mounted() -> bool:
+    if "checkout.sandbox" not in settings.INSTALLED_APPS:
+        return False
+    try:
+        reverse("checkout_sandbox:index")
+    except NoReverseMatch:
+        return False
+    return True
+
+
+def sandbox_active() -> bool:
+    """Mounted in the URLconf and allowed by the settings."""
+    return sandbox_allowed() and sandbox_mounted()
+
+
+def sandbox_base_url() -> str:
+    """Absolute base URL of the mounted sandbox, the equivalent of ".../payment/"."""
+    site = checkout_settings.SITE_URL
+    if not site:
+        raise ImproperlyConfigured(
+            "settings.CHECKOUT['SITE_URL'] is required to reach the bundled sandbox gateway."
+        )
+    return site + reverse("checkout_sandbox:index")
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("CHECKOUT", "DEBUG", "ROOT_URLCONF", "INSTALLED_APPS"):
+        checkout_settings.reload()
+
+
+setting_changed.connect(_reload)

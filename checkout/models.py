@@ -1,0 +1,267 @@
+"""Orders, payment attempts, their status history, the gateway exchange log and callbacks."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class PaymentStatus(models.TextChoices):
+    """Where one attempt at the gateway stands."""
+
+    CREATED = "created", _("Created")
+    # Claimed: instantPayment.do is being called for this attempt right now.
+    PROCESSING = "processing", _("Processing")
+    AWAITING_3DS = "awaiting_3ds", _("Awaiting 3-D Secure")
+    HELD = "held", _("Held (authorised, not captured)")
+    PAID = "paid", _("Paid")
+    DECLINED = "declined", _("Declined")
+    # The gateway refused the request itself (bad data, access denied): no money moved.
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+    VOIDED = "voided", _("Voided")
+    PARTLY_REFUNDED = "partly_refunded", _("Partly refunded")
+    REFUNDED = "refunded", _("Refunded")
+    # A money-moving call failed after it may have reached the gateway.
+    OUTCOME_UNKNOWN = "outcome_unknown", _("Outcome unknown")
+    # The gateway's answer does not match this attempt (number, amount or currency).
+    NEEDS_REVIEW = "needs_review", _("Needs review")
+
+
+#: Attempts whose money is secured (held or captured), now or before a refund.
+SECURED_STATUSES = frozenset(
+    {
+        PaymentStatus.HELD,
+        PaymentStatus.PAID,
+        PaymentStatus.PARTLY_REFUNDED,
+        PaymentStatus.REFUNDED,
+    }
+)
+#: Attempts that are still being worked on: no second attempt may start meanwhile.
+ACTIVE_STATUSES = frozenset(
+    {PaymentStatus.PROCESSING, PaymentStatus.AWAITING_3DS, PaymentStatus.OUTCOME_UNKNOWN}
+)
+#: Attempts that ended without money moving: the shopper may try again.
+UNSUCCESSFUL_STATUSES = frozenset(
+    {PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.EXPIRED}
+)
+
+
+class Source(models.TextChoices):
+    """What caused a status change."""
+
+    CARD_ENTRY = "card_entry", _("Card entry")
+    THREEDS_RETURN = "threeds_return", _("3-D Secure return")
+    CALLBACK = "callback", _("Callback")
+    RECONCILIATION = "reconciliation", _("Reconciliation")
+    ADMIN = "admin", _("Admin")
+    SYSTEM = "system", _("System")
+
+
+class OrderQuerySet(models.QuerySet["Order"]):
+    def paid(self) -> OrderQuerySet:
+        return self.filter(payments__status__in=SECURED_STATUSES).distinct()
+
+
+class Order(models.Model):
+    """What the shop sells: one amount in one currency, paid by one or more attempts."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    amount = models.PositiveBigIntegerField(help_text=_("In minor units (cents)."))
+    currency = models.CharField(max_length=3, help_text=_("ISO 4217 alphabetic code."))
+    description = models.CharField(
+        max_length=598, blank=True, help_text=_("Sent to the gateway: no personal or card data.")
+    )
+    email = models.EmailField(blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    language = models.CharField(max_length=2, default="en")
+    merchant_reference = models.CharField(max_length=100, blank=True, db_index=True)
+    content_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    object_id = models.CharField(max_length=64, blank=True)
+    content_object = GenericForeignKey("content_type", "object_id")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Set by the shop once it has delivered; checkout_sync re-sends order_paid until then.
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="checkout_order_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.public_id}"
+
+    @property
+    def secured_payment(self) -> Payment | None:
+        """The attempt that holds or captured this order's money, if any."""
+        for payment in self.payments.all():
+            if payment.status in SECURED_STATUSES:
+                return payment
+        return None
+
+    @property
+    def is_paid(self) -> bool:
+        return self.secured_payment is not None
+
+
+class Payment(models.Model):
+    """One attempt at the gateway for an order, with its own gateway order number and id."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    order_number = models.CharField(max_length=30, unique=True)
+    gateway_order_id = models.CharField(max_length=36, null=True, blank=True, unique=True)
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    preauth = models.BooleanField(default=False)
+    # Assigned only by checkout.services.transition().
+    status = models.CharField(
+        max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.CREATED, db_index=True
+    )
+    gateway_status = models.SmallIntegerField(null=True, blank=True)
+    action_code = models.IntegerField(null=True, blank=True)
+    action_code_description = models.CharField(max_length=512, blank=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    masked_pan = models.CharField(max_length=19, blank=True)
+    card_expiry = models.CharField(max_length=6, blank=True, help_text=_("YYYYMM"))
+    approval_code = models.CharField(max_length=12, blank=True)
+    approved_amount = models.PositiveBigIntegerField(default=0)
+    captured_amount = models.PositiveBigIntegerField(default=0)
+    refunded_amount = models.PositiveBigIntegerField(default=0)
+    # A back-office operation whose gateway call is in flight (capture, void, refund).
+    pending_operation = models.CharField(max_length=20, blank=True)
+    pending_amount = models.PositiveBigIntegerField(default=0)
+    pending_since = models.DateTimeField(null=True, blank=True)
+    # checkout_sync claims a payment until this time so that several hosts share work.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("capture_payment", "Can capture or void held payments"),
+            ("refund_payment", "Can refund payments"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="checkout_payment_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_amount__lte=F("amount")),
+                name="checkout_payment_captured_lte_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=F("captured_amount")),
+                name="checkout_payment_refunded_lte_captured",
+            ),
+            # Database-level guard against a double submit: one attempt in flight per order.
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(status__in=[s.value for s in ACTIVE_STATUSES]),
+                name="checkout_one_active_payment_per_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_number
+
+    @property
+    def is_final(self) -> bool:
+        from checkout.services import TRANSITIONS
+
+        return not TRANSITIONS.get(self.status)
+
+    @property
+    def refundable_amount(self) -> int:
+        return self.captured_amount - self.refunded_amount
+
+
+class StatusChange(models.Model):
+    """Append-only history of a payment's status."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="history")
+    from_status = models.CharField(max_length=20, choices=PaymentStatus.choices)
+    to_status = models.CharField(max_length=20, choices=PaymentStatus.choices)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    gateway_status = models.SmallIntegerField(null=True, blank=True)
+    action_code = models.IntegerField(null=True, blank=True)
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"{self.payment}: {self.from_status} → {self.to_status}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("Status history is append-only.")
+        super().save(*args, **kwargs)
+
+
+class Exchange(models.Model):
+    """One call to the gateway: what was asked and answered, with secrets redacted."""
+
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="exchanges"
+    )
+    operation = models.CharField(max_length=40)
+    url = models.CharField(max_length=512)
+    request = models.JSONField(default=dict)
+    response = models.JSONField(null=True, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.operation} ({self.http_status or self.error or '—'})"
+
+
+class Notification(models.Model):
+    """A callback notification as received, stored before it is verified or processed."""
+
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
+    method = models.CharField(max_length=8)
+    params = models.JSONField(default=dict)
+    headers = models.JSONField(default=dict)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    valid = models.BooleanField(null=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        op = self.params.get("operation", "?")
+        return f"{self.params.get('orderNumber', '?')} {op}"

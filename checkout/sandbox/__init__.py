@@ -1,0 +1,1 @@
+"""A faithful local copy of the JCC test gateway, for the demo and the tests."""

@@ -1,0 +1,133 @@
+"""Settings of the demo shop. Everything comes from the environment (or a .env file)."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+HOST = env.str("HOST", default="127.0.0.1")
+PORT = env.int("PORT", default=8000)
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default="demo-only-secret-key-change-me" if DEBUG else None)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    # The proxy terminates TLS and says so in this header; without it the absolute URLs
+    # sent to the gateway (backUrl, failUrl) would be http://.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "checkout",
+    "checkout.sandbox",
+    "merchant_site.shop",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "merchant_site.urls"
+WSGI_APPLICATION = "merchant_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    config = env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets readers run beside one writer; IMMEDIATE makes concurrent writers
+        # wait for the lock instead of failing with "database is locked".
+        config.setdefault("OPTIONS", {}).update(
+            {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            }
+        )
+    return config
+
+
+DATABASES = {"default": _database()}
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "Asia/Nicosia"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+ADMINS = [("Shop admin", env.str("ADMIN_EMAIL", default="admin@shop.example"))]
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+
+
+def _pem(name: str) -> str:
+    """A PEM given either as its text or as the path of a file holding it."""
+    value = env.str(name, default="").strip()
+    if value and not value.startswith("-----BEGIN"):
+        value = Path(value).read_text()
+    return value
+
+
+CHECKOUT = {
+    "GATEWAY_URL": env.str("JCC_GATEWAY_URL", default=""),
+    "USERNAME": env.str("JCC_USERNAME", default=""),
+    "PASSWORD": env.str("JCC_PASSWORD", default=""),
+    "CALLBACK_SECRETS": env.list("JCC_CALLBACK_SECRET", default=[]),
+    "CALLBACK_PUBLIC_KEY": _pem("JCC_CALLBACK_PUBLIC_KEY"),
+    "SETOKEN_PUBLIC_KEY": _pem("JCC_SETOKEN_PUBLIC_KEY"),
+    "CURRENCY": env.str("JCC_CURRENCY", default="EUR"),
+    "PREAUTH": env.bool("JCC_PREAUTH", default=False),
+    "SITE_URL": env.str("SITE_URL", default=f"http://{HOST}:{PORT}"),
+    "CLIENT_IP_HEADER": env.str("CLIENT_IP_HEADER", default=""),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"checkout": {"handlers": ["console"], "level": "INFO"}},
+}

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from merchant_site.shop import views
+
+app_name = "shop"
+
+urlpatterns = [
+    path("", views.catalogue, name="catalogue"),
+]
