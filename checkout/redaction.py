@@ -1,0 +1,77 @@
+"""Structural redaction of gateway requests and responses before they are stored.
+
+Redaction walks the parameter structure and decides by key name. It never searches
+serialised text: a pattern over a JSON dump misses what it was not written for and
+mangles what it was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[redacted]"
+
+#: Keys (compared case-insensitively) whose values are never stored.
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "token",
+        "pan",
+        "cvc",
+        "cvc2",
+        "cvv",
+        "cvv2",
+        "expiry",
+        "setoken",
+        "$pan",
+        "$cvc",
+        "$expiry",
+    }
+)
+
+#: Keys holding a card number that the gateway itself returns masked; kept only if masked.
+MASKED_PAN_KEYS = frozenset({"pan", "maskedpan"})
+
+
+def is_masked_pan(value: Any) -> bool:
+    """True for a card number that is already masked ("411111**1111"): at most 10 digits."""
+    if not isinstance(value, str) or not value:
+        return False
+    digits = sum(ch.isdigit() for ch in value)
+    return digits <= 10 and any(ch in "*Xx•" for ch in value)
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` (dicts, lists, scalars) with secrets replaced by "[redacted]"."""
+    if isinstance(value, Mapping):
+        return {str(key): _redact_item(str(key), item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        return _redact_embedded_json(value)
+    return value
+
+
+def _redact_item(key: str, value: Any) -> Any:
+    name = key.lower()
+    if name in MASKED_PAN_KEYS and is_masked_pan(value):
+        return value
+    if name in SECRET_KEYS or name in MASKED_PAN_KEYS:
+        return REDACTED if value not in (None, "") else value
+    return redact(value)
+
+
+def _redact_embedded_json(text: str) -> Any:
+    # Nested objects (jsonParams, orderBundle, ...) travel as JSON inside one form field.
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "{[":
+        return text
+    try:
+        parsed = json.loads(stripped)
+    except ValueError:
+        return text
+    if not isinstance(parsed, dict | list):
+        return text
+    return json.dumps(redact(parsed), ensure_ascii=False, separators=(",", ":"))
