@@ -146,6 +146,12 @@ class Payment(models.Model):
     pending_operation = models.CharField(max_length=20, blank=True)
     pending_amount = models.PositiveBigIntegerField(default=0)
     pending_since = models.DateTimeField(null=True, blank=True)
+    # Who asked for it and why, so that a settlement made later (after an unknown outcome)
+    # still names them in the history.
+    pending_operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pending_reason = models.CharField(max_length=200, blank=True)
     # checkout_sync claims a payment until this time so that several hosts share work.
     lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
