@@ -25,8 +25,9 @@ class GatewayRefused(GatewayError):
     """A well-formed answer with errorCode != 0: the gateway refused the request."""
 
     def __init__(self, code: int, message: str, *, operation: str = "") -> None:
-        super().__init__(f"{operation or 'gateway'} refused: errorCode {code}: {message}",
-                         operation=operation)
+        super().__init__(
+            f"{operation or 'gateway'} refused: errorCode {code}: {message}", operation=operation
+        )
         self.code = code
         self.gateway_message = message
 
@@ -49,6 +50,20 @@ class PaymentDeclined(CheckoutError):
     def __init__(self, message: str, *, action_code: int | None = None) -> None:
         super().__init__(message)
         self.action_code = action_code
+
+
+class OrderNotPayable(CheckoutError):
+    """A new payment attempt cannot start for this order (``reason`` says why)."""
+
+    PAID = "paid"
+    IN_PROGRESS = "in_progress"
+    REVIEW = "review"
+    EXPIRED = "expired"
+
+    def __init__(self, reason: str, *, payment: object = None) -> None:
+        super().__init__(f"order not payable: {reason}")
+        self.reason = reason
+        self.payment = payment
 
 
 class InvalidTransition(CheckoutError):

@@ -70,6 +70,11 @@ class OrderQuerySet(models.QuerySet["Order"]):
     def paid(self) -> OrderQuerySet:
         return self.filter(payments__status__in=SECURED_STATUSES).distinct()
 
+    def expired(self, now: Any = None) -> OrderQuerySet:
+        """Orders past their expiry that were never paid."""
+        secured = Payment.objects.filter(order=models.OuterRef("pk"), status__in=SECURED_STATUSES)
+        return self.filter(expires_at__lt=now or timezone.now()).exclude(models.Exists(secured))
+
 
 class Order(models.Model):
     """What the shop sells: one amount in one currency, paid by one or more attempts."""
@@ -99,11 +104,28 @@ class Order(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="checkout_order_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="checkout_order_amount_positive"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Order {self.public_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # What the shopper was asked to pay is frozen once an attempt carries it to the
+        # gateway; a different price needs a new order.
+        update_fields = kwargs.get("update_fields")
+        guarded = update_fields is None or {"amount", "currency"} & set(update_fields)
+        if self.pk is not None and guarded:
+            stored = (
+                Order.objects.filter(pk=self.pk, payments__isnull=False)
+                .values("amount", "currency")
+                .first()
+            )
+            if stored and (stored["amount"], stored["currency"]) != (self.amount, self.currency):
+                raise ValueError(f"{self}: amount and currency are frozen once it has a payment.")
+        super().save(*args, **kwargs)
 
     @property
     def secured_payment(self) -> Payment | None:
@@ -116,6 +138,11 @@ class Order(models.Model):
     @property
     def is_paid(self) -> bool:
         return self.secured_payment is not None
+
+    @property
+    def is_expired(self) -> bool:
+        """Past its expiry time and never paid: no new payment attempt may start."""
+        return bool(self.expires_at and self.expires_at <= timezone.now()) and not self.is_paid
 
 
 class Payment(models.Model):
@@ -179,7 +206,15 @@ class Payment(models.Model):
             # Database-level guard against a double submit: one attempt in flight per order.
             models.UniqueConstraint(
                 fields=["order"],
-                condition=Q(status__in=[s.value for s in ACTIVE_STATUSES]),
+                # Spelled out (not iterated from the frozenset) so that the migration
+                # autodetector sees the same order on every run.
+                condition=Q(
+                    status__in=[
+                        PaymentStatus.OUTCOME_UNKNOWN.value,
+                        PaymentStatus.AWAITING_3DS.value,
+                        PaymentStatus.PROCESSING.value,
+                    ]
+                ),
                 name="checkout_one_active_payment_per_order",
             ),
         ]
