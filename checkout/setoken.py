@@ -1,0 +1,174 @@
+"""seToken: card data encrypted with the gateway's RSA public key (API-NOTES §6).
+
+The plaintext is ``timestamp/uuid/PAN/CVV/YYYYMM/mdOrder/bindingId/cardholder/
+registeredFrom`` with empty slots kept, encrypted with RSA PKCS#1 v1.5 and encoded as
+standard Base64. Only the public key is ever cached; card data stays in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+import textwrap
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from django.core.cache import cache
+from django.utils import timezone
+
+from checkout.exceptions import GatewayError
+
+if TYPE_CHECKING:
+    from checkout.gateway import CardData, GatewayClient
+
+logger = logging.getLogger(__name__)
+
+#: How long a key without keyExpiration is trusted before it is fetched again.
+DEFAULT_KEY_LIFETIME = 60 * 60
+
+_PEM_RE = re.compile(r"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", re.DOTALL)
+
+
+def normalize_pem(text: str) -> str:
+    """A loadable PEM from what se/keys.do sends (often one line without newlines)."""
+    match = _PEM_RE.search(text.strip())
+    if not match:
+        raise ValueError("Not a PEM key.")
+    label, body = match.group(1), "".join(match.group(2).split())
+    lines = "\n".join(textwrap.wrap(body, 64))
+    return f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n"
+
+
+def load_rsa_public_key(pem: str) -> rsa.RSAPublicKey:
+    """The RSA public key of a PEM (SubjectPublicKeyInfo), tolerant of missing newlines."""
+    try:
+        key = serialization.load_pem_public_key(normalize_pem(pem).encode())
+    except ValueError as err:
+        raise ValueError("Not a usable PEM public key.") from err
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("The seToken key must be an RSA key.")
+    return key
+
+
+def _timestamp(now: datetime | None) -> str:
+    moment = now or timezone.now()
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    # ISO 8601 with a colon in the offset and no fraction, in the shop's time zone.
+    return timezone.localtime(moment).replace(microsecond=0).isoformat()
+
+
+def setoken_plaintext(
+    card: CardData,
+    *,
+    now: datetime | None = None,
+    token_uuid: uuid.UUID | str | None = None,
+    md_order: str = "",
+    binding_id: str = "",
+    registered_from: str = "",
+) -> str:
+    """The nine slash-separated fields of a seToken, empty slots kept."""
+    fields = [
+        _timestamp(now),
+        str(token_uuid or uuid.uuid4()),
+        card.pan,
+        card.cvc,
+        card.expiry,
+        md_order,
+        binding_id,
+        card.cardholder_name,
+        registered_from,
+    ]
+    if any("/" in value for value in fields[1:]):
+        raise ValueError("seToken fields may not contain '/'.")
+    return "/".join(fields)
+
+
+def build_setoken(
+    card: CardData,
+    public_key_pem: str,
+    *,
+    now: datetime | None = None,
+    token_uuid: uuid.UUID | str | None = None,
+    md_order: str = "",
+    binding_id: str = "",
+    registered_from: str = "",
+) -> str:
+    """Encrypt the card's seToken plaintext with the gateway's key; standard Base64."""
+    key = load_rsa_public_key(public_key_pem)
+    plaintext = setoken_plaintext(
+        card,
+        now=now,
+        token_uuid=token_uuid,
+        md_order=md_order,
+        binding_id=binding_id,
+        registered_from=registered_from,
+    ).encode()
+    if len(plaintext) > key.key_size // 8 - 11:
+        raise ValueError("The seToken data does not fit in one RSA block of this key.")
+    return base64.b64encode(key.encrypt(plaintext, padding.PKCS1v15())).decode("ascii")
+
+
+def _cache_key(client: GatewayClient) -> str:
+    digest = hashlib.sha256(client.base_url.encode()).hexdigest()[:16]
+    return f"checkout:setoken-key:{digest}"
+
+
+def current_public_key(client: GatewayClient | None = None) -> str | None:
+    """The seToken public key: the setting, else a live key from se/keys.do (cached).
+
+    None when no key can be had (gateway unreachable, no unexpired RSA key).
+    """
+    from checkout.conf import checkout_settings
+
+    configured = checkout_settings.SETOKEN_PUBLIC_KEY
+    if configured:
+        return str(configured)
+    if client is None:
+        from checkout.gateway import get_client
+
+        client = get_client()
+    cache_key = _cache_key(client)
+    try:
+        cached = cache.get(cache_key)
+    except Exception:
+        logger.warning("seToken key cache unavailable", exc_info=True)
+        cached = None
+    if cached:
+        return str(cached)
+    try:
+        keys = client.setoken_keys()
+    except GatewayError as err:
+        logger.warning("could not fetch seToken keys: %s", err)
+        return None
+    now = timezone.now()
+    usable = []
+    for key in keys:
+        if not key.protocol_version.upper().startswith("RSA"):
+            continue
+        if key.expires_at is not None and key.expires_at <= now:
+            continue
+        try:
+            load_rsa_public_key(key.key_value)
+        except ValueError:
+            continue
+        usable.append(key)
+    if not usable:
+        logger.warning("se/keys.do listed no unexpired RSA key")
+        return None
+    far_future = now + timedelta(days=36500)
+    best = max(usable, key=lambda k: k.expires_at or far_future)
+    pem = normalize_pem(best.key_value)
+    lifetime = DEFAULT_KEY_LIFETIME
+    if best.expires_at is not None:
+        lifetime = max(1, int((best.expires_at - now).total_seconds()))
+    try:
+        cache.set(cache_key, pem, timeout=lifetime)
+    except Exception:
+        logger.warning("could not cache the seToken key", exc_info=True)
+    return pem
