@@ -1,4 +1,10 @@
+from __future__ import annotations
+
+import uuid
+
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 
 class Product(models.Model):
@@ -17,3 +23,49 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Purchase(models.Model):
+    """What a shopper ordered: the cart as it was at checkout, paid through one Order."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField()
+    amount = models.PositiveBigIntegerField(help_text="In minor units (cents).")
+    currency = models.CharField(max_length=3)
+    # The order is created right after the purchase, in the same transaction.
+    order = models.OneToOneField(
+        "checkout.Order", null=True, on_delete=models.PROTECT, related_name="purchase"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="shop_purchase_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"Purchase {self.public_id}"
+
+
+class PurchaseLine(models.Model):
+    """One product of a purchase, with the name and price it had when ordered."""
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField(max_length=100)
+    unit_price = models.PositiveIntegerField()
+    quantity = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="shop_line_quantity_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.name}"
+
+    @property
+    def total(self) -> int:
+        return self.unit_price * self.quantity
