@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     # The shop's own origin (https://shop.example), used to build backUrl, failUrl and
     # callback URLs where there is no request, as in background jobs.
     "SITE_URL": "",
+    # The shop's name as the shopper sees it on the card page ("" = the site's host name).
+    "MERCHANT_NAME": "",
     # Language sent to the gateway when the request has none.
     "LANGUAGE": "en",
     # Prefix of the gateway order numbers this shop generates (at most 30 characters
@@ -102,7 +104,9 @@ class CheckoutSettings:
         user = self._user
         secrets = user.get("CALLBACK_SECRETS", [])
         if isinstance(secrets, str):
-            secrets = [s.strip() for s in secrets.split(",") if s.strip()]
+            secrets = secrets.split(",")
+        # "a, b" from an environment variable must not turn into the key " b".
+        secrets = [str(s).strip() for s in secrets if str(s).strip()]
         resolved = {
             "GATEWAY_URL": user.get("GATEWAY_URL", ""),
             "USERNAME": user.get("USERNAME", ""),

@@ -1,5 +1,13 @@
 from django.urls import path
 
+from checkout import callbacks, views
+
 app_name = "checkout"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("pay/<uuid:order_id>/", views.card, name="card"),
+    path("payment/<uuid:payment_id>/", views.payment_status, name="payment"),
+    path("payment/<uuid:payment_id>/3ds/", views.threeds, name="threeds"),
+    path("return/", views.gateway_return, name="return"),
+    path("callback/", callbacks.callback, name="callback"),
+]

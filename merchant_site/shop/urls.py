@@ -6,4 +6,5 @@ app_name = "shop"
 
 urlpatterns = [
     path("", views.catalogue, name="catalogue"),
+    path("buy/<slug:slug>/", views.buy_now, name="buy"),
 ]

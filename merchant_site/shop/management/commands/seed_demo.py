@@ -5,7 +5,13 @@ from merchant_site.shop.models import Product
 
 PRODUCTS = [
     ("halloumi", "Halloumi, 1 kg", "Squeaky grilling cheese from Paphos.", 1450, "halloumi.svg"),
-    ("olive-oil", "Olive oil, 750 ml", "Cold-pressed, first harvest, Troodos.", 1890, "olive-oil.svg"),
+    (
+        "olive-oil",
+        "Olive oil, 750 ml",
+        "Cold-pressed, first harvest, Troodos.",
+        1890,
+        "olive-oil.svg",
+    ),
     ("commandaria", "Commandaria", "Sweet dessert wine, aged four years.", 2400, "commandaria.svg"),
     ("loukoumi", "Loukoumi, 500 g", "Rose and bergamot, from Geroskipou.", 650, "loukoumi.svg"),
     ("carob-syrup", "Carob syrup", "Cyprus 'black gold', 450 g jar.", 590, "carob.svg"),

@@ -1,0 +1,372 @@
+"""The shopper's pages: card entry, 3-D Secure hop, return from the gateway, result.
+
+Every page works without JavaScript. Gateway calls happen outside database transactions
+(the views opt out of ATOMIC_REQUESTS). What the browser brings back decides nothing:
+each page settles a payment with a status query before showing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import re
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_http_methods, require_safe
+
+from checkout import access
+from checkout.conf import checkout_settings
+from checkout.declines import payment_message
+from checkout.exceptions import GatewayError, GatewayUnavailable, OrderNotPayable
+from checkout.forms import CardForm
+from checkout.gateway import get_client
+from checkout.models import (
+    ACTIVE_STATUSES,
+    SECURED_STATUSES,
+    Order,
+    Payment,
+    PaymentStatus,
+    Source,
+)
+from checkout.services import refresh_payment, start_payment, submit_payment
+from checkout.setoken import build_setoken, current_public_key
+
+logger = logging.getLogger(__name__)
+
+S = PaymentStatus
+
+#: Seconds between two status queries for the same payment triggered by page loads.
+REFRESH_THROTTLE = 2
+#: Seconds after which the "confirming" page reloads itself.
+CONFIRM_REFRESH = 3
+
+_GATEWAY_ORDER_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
+_PENDING = frozenset({S.PROCESSING, S.OUTCOME_UNKNOWN})
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The shopper's address: REMOTE_ADDR, or the trusted proxy's header if configured."""
+    header = checkout_settings.CLIENT_IP_HEADER
+    candidate = ""
+    if header:
+        meta_key = header if header.startswith("HTTP_") else header.upper().replace("-", "_")
+        if not meta_key.startswith("HTTP_"):
+            meta_key = "HTTP_" + meta_key
+        # A proxy appends the address it saw: the last entry is the one it vouches for.
+        candidate = request.META.get(meta_key, "").split(",")[-1].strip()
+    for value in (candidate, request.META.get("REMOTE_ADDR", "")):
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            continue
+    return ""
+
+
+def _order_or_404(request: HttpRequest, public_id: Any) -> Order:
+    order = get_object_or_404(Order, public_id=public_id)
+    if not access.can_view(request, order):
+        # Same answer as for an order that does not exist: ids reveal nothing.
+        raise Http404("No such order.")
+    return order
+
+
+def _payment_or_404(request: HttpRequest, public_id: Any) -> Payment:
+    payment = get_object_or_404(Payment.objects.select_related("order"), public_id=public_id)
+    if not access.can_view(request, payment.order):
+        raise Http404("No such payment.")
+    return payment
+
+
+def _status_url(payment: Payment) -> str:
+    return reverse("checkout:payment", args=[payment.public_id])
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _error(
+    request: HttpRequest, status: int, title: str, reason: str, **extra: Any
+) -> HttpResponse:
+    context = {
+        "title": title,
+        "reason": reason,
+        "status": status,
+        "merchant": _merchant_name(request),
+        **extra,
+    }
+    response = render(request, "checkout/error.html", context, status=status)
+    if status == 503:
+        response["Retry-After"] = "30"
+    return response
+
+
+def _merchant_name(request: HttpRequest) -> str:
+    return str(checkout_settings.MERCHANT_NAME or request.get_host().split(":")[0])
+
+
+def _throttled_refresh(payment: Payment, *, source: str) -> tuple[Payment, bool]:
+    """Refresh at most once per REFRESH_THROTTLE seconds per payment.
+
+    Returns the payment and whether the gateway could be asked (False only when it was
+    asked and could not be reached).
+    """
+    if not cache.add(f"checkout:refresh:{payment.pk}", 1, timeout=REFRESH_THROTTLE):
+        payment.refresh_from_db()
+        return payment, True
+    try:
+        payment, _ = refresh_payment(payment, source=source)
+    except GatewayError as err:
+        logger.warning("payment %s: status query failed: %s", payment.order_number, err)
+        payment.refresh_from_db()
+        return payment, False
+    return payment, True
+
+
+def _rate_limited(request: HttpRequest, order: Order) -> bool:
+    """Count a payment attempt; True when the address or the order has too many."""
+    limits = checkout_settings.RATE_LIMITS
+    window = int(limits["window"])
+    ip_hash = hashlib.sha256(client_ip(request).encode()).hexdigest()[:24]
+    over = False
+    for key, limit in (
+        (f"checkout:attempts:ip:{ip_hash}", int(limits["per_ip"])),
+        (f"checkout:attempts:order:{order.pk}", int(limits["per_order"])),
+    ):
+        if not limit:
+            continue
+        cache.add(key, 0, timeout=window)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add() and incr()
+            cache.set(key, 1, timeout=window)
+            count = 1
+        over = over or count > limit
+    return over
+
+
+def _blocking_payment(order: Order) -> Payment | None:
+    """The attempt that stops a new one from starting (secured, active or under review)."""
+    for payment in order.payments.all():
+        if payment.status in _BLOCKING:
+            return payment
+    return None
+
+
+_BLOCKING = frozenset({*ACTIVE_STATUSES, *SECURED_STATUSES, S.NEEDS_REVIEW})
+
+
+def _expired_response(request: HttpRequest, order: Order) -> HttpResponse:
+    return _error(
+        request,
+        410,
+        _("This order has expired"),
+        _("It can no longer be paid. Please place the order again in the shop."),
+        order=order,
+    )
+
+
+# --- card entry --------------------------------------------------------------------------
+
+
+@transaction.non_atomic_requests
+@never_cache
+@sensitive_post_parameters("pan", "cvc", "expiry", "se_token")
+@sensitive_variables()
+@require_http_methods(["GET", "HEAD", "POST"])
+def card(request: HttpRequest, order_id: Any) -> HttpResponse:
+    """Card entry for an order: the form, and the payment it submits."""
+    order = _order_or_404(request, order_id)
+    blocking = _blocking_payment(order)
+    if blocking is not None:
+        return _see_other(_status_url(blocking))
+    if order.is_expired:
+        return _expired_response(request, order)
+    if request.method != "POST":
+        return _render_card(request, order, CardForm())
+    form = CardForm(request.POST)
+    if not form.is_valid():
+        return _render_card(request, order, form)
+    if _rate_limited(request, order):
+        return _error(
+            request,
+            429,
+            _("Too many attempts"),
+            _("Please wait a few minutes before you try to pay again."),
+            order=order,
+        )
+    return _pay(request, order, form)
+
+
+def _render_card(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
+    try:
+        key = current_public_key() or ""
+    except GatewayError:
+        key = ""
+    context = {
+        "order": order,
+        "form": form,
+        "merchant": _merchant_name(request),
+        "setoken_key": key,
+        "previous": order.payments.filter(status__in=[S.DECLINED, S.FAILED, S.EXPIRED]).first(),
+    }
+    return render(request, "checkout/card.html", context)
+
+
+@sensitive_variables()
+def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
+    data = form.cleaned_data
+    se_token = data.get("se_token") or None
+    card = None
+    if se_token is None:
+        card = form.card_data()
+        key = current_public_key()
+        if key:
+            try:
+                se_token, card = build_setoken(card, key), None
+            except ValueError:
+                logger.warning("seToken could not be built: sending the card fields")
+    try:
+        payment = start_payment(order)
+    except OrderNotPayable as err:
+        if err.reason == OrderNotPayable.EXPIRED:
+            return _expired_response(request, order)
+        # A double submit, or another tab: show the attempt that is already running.
+        blocking = err.payment
+        if isinstance(blocking, Payment):
+            return _see_other(_status_url(blocking))
+        return _see_other(reverse("checkout:card", args=[order.public_id]))
+    back_url = request.build_absolute_uri(reverse("checkout:return"))
+    try:
+        payment, result = submit_payment(
+            payment,
+            back_url=back_url,
+            fail_url=back_url + "?failed=1",
+            card=card,
+            se_token=se_token,
+            cardholder_name=data["cardholder_name"],
+            email=order.email,
+            ip=str(order.ip_address or client_ip(request)),
+        )
+    except GatewayUnavailable:
+        return _error(
+            request,
+            503,
+            _("Payments are unavailable right now"),
+            _("We could not reach the bank. No money was taken. Please try again later."),
+            order=order,
+            retry_url=reverse("checkout:card", args=[order.public_id]),
+        )
+    if (
+        payment.status == S.AWAITING_3DS
+        and checkout_settings.THREEDS_METHOD == "post"
+        and result is not None
+        and result.acs_url
+    ):
+        acs = get_client().acs_post_form(result)
+        return render(
+            request,
+            "checkout/threeds_post.html",
+            {"order": order, "payment": payment, "acs": acs},
+        )
+    if payment.status == S.AWAITING_3DS:
+        return _see_other(reverse("checkout:threeds", args=[payment.public_id]))
+    return _see_other(_status_url(payment))
+
+
+# --- 3-D Secure ------------------------------------------------------------------------
+
+
+@transaction.non_atomic_requests
+@never_cache
+@require_safe
+def threeds(request: HttpRequest, payment_id: Any) -> HttpResponse:
+    """Send the shopper to the issuer's 3-D Secure page (resumable: a URL of its own)."""
+    payment = _payment_or_404(request, payment_id)
+    if payment.status != S.AWAITING_3DS or not payment.gateway_order_id:
+        return _see_other(_status_url(payment))
+    logger.info("payment %s: redirect to 3-D Secure", payment.order_number)
+    # acsRedirect.do needs only the gateway's order id, so this also resumes the step.
+    return HttpResponseRedirect(get_client().acs_redirect_url(payment.gateway_order_id))
+
+
+# --- return from the gateway ----------------------------------------------------------
+
+
+@transaction.non_atomic_requests
+@never_cache
+@require_safe
+def gateway_return(request: HttpRequest) -> HttpResponse:
+    """backUrl and failUrl: settle the attempt named by ?orderId= with a status query."""
+    order_id = request.GET.get("orderId", "")
+    if not _GATEWAY_ORDER_ID.fullmatch(order_id):
+        logger.info("return without a well-formed orderId")
+        return _error(request, 400, _("Bad request"), _("Missing or malformed orderId."))
+    payment = Payment.objects.select_related("order").filter(gateway_order_id=order_id).first()
+    if payment is None:
+        logger.info("return for an unknown orderId")
+        return _error(request, 400, _("Bad request"), _("Unknown orderId: no such payment."))
+    owner = access.can_view(request, payment.order)
+    payment, _reached = _throttled_refresh(payment, source=Source.THREEDS_RETURN)
+    if not owner:
+        return render(request, "checkout/neutral.html", {})
+    return _see_other(_status_url(payment))
+
+
+# --- result ------------------------------------------------------------------------------
+
+
+@transaction.non_atomic_requests
+@never_cache
+@require_safe
+def payment_status(request: HttpRequest, payment_id: Any) -> HttpResponse:
+    """Where an attempt stands: result, 3-D Secure still open, or "confirming"."""
+    payment = _payment_or_404(request, payment_id)
+    reached = True
+    if payment.status in _PENDING or payment.status == S.AWAITING_3DS:
+        payment, reached = _throttled_refresh(payment, source=Source.RECONCILIATION)
+    order = payment.order
+    if payment.status in _PENDING or (payment.status == S.AWAITING_3DS and not reached):
+        response = render(
+            request,
+            "checkout/confirming.html",
+            {
+                "order": order,
+                "payment": payment,
+                "refresh": CONFIRM_REFRESH,
+                "merchant": _merchant_name(request),
+            },
+            status=200 if reached else 503,
+        )
+        if not reached:
+            response["Retry-After"] = str(CONFIRM_REFRESH)
+        return response
+    can_retry = (
+        payment.status in (S.DECLINED, S.FAILED, S.EXPIRED)
+        and not order.is_expired
+        and _blocking_payment(order) is None
+    )
+    context = {
+        "order": order,
+        "payment": payment,
+        "message": payment_message(payment),
+        "merchant": _merchant_name(request),
+        "can_retry": can_retry,
+        "card_url": reverse("checkout:card", args=[order.public_id]),
+        "threeds_url": reverse("checkout:threeds", args=[payment.public_id]),
+    }
+    return render(request, "checkout/result.html", context)
