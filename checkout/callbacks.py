@@ -1,0 +1,369 @@
+"""Callback notifications from the gateway.
+
+Every delivery is stored in its own committed row before anything else, then its checksum
+is verified, then the payment it names is settled by a ``getOrderStatusExtended.do``
+query applied through ``services.apply_order_status()``. What the notification says
+(``operation``, ``status``) is never acted on: it only says *when* to look, so every
+delivery is processed the same way and duplicates, late or out-of-order deliveries are
+harmless.
+
+Answers: 200 once the outcome is persisted (also for duplicates and for orders this shop
+does not know, so the gateway stops retrying); 400 for a notification that cannot be
+trusted (missing or wrong checksum, malformed); 503 when our side failed (status query,
+database, missing key), so the gateway delivers again and checkout_sync retries too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, transaction
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from checkout import services
+from checkout.checksum import load_public_key, verify_checksum
+from checkout.conf import checkout_settings, sandbox_active
+from checkout.exceptions import CallbackError, GatewayRefused, GatewayUnavailable
+from checkout.models import Notification, Payment, Source
+
+logger = logging.getLogger(__name__)
+
+#: Longest parameter name or value kept. Real notifications carry ids, codes, amounts and
+#: a date; anything longer is not from the gateway and is refused.
+MAX_VALUE_LENGTH = 1024
+#: Most parameters accepted in one notification (the gateway sends about thirty at most).
+MAX_PARAMS = 100
+#: Largest request body read, in bytes.
+MAX_BODY = 64 * 1024
+#: Request headers kept for the audit trail. Never Authorization or Cookie.
+KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Forwarded-For", "X-Real-Ip")
+_FORM_TYPES = ("", "application/x-www-form-urlencoded", "text/plain")
+
+
+class CallbackKeyMissing(Exception):
+    """No usable callback key is configured, so no notification can be verified."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of handling one notification and the HTTP status that reports it."""
+
+    status: int
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+# --- storing --------------------------------------------------------------------------
+
+
+def _clean(text: str, limit: int = MAX_VALUE_LENGTH) -> tuple[str, bool]:
+    """``text`` made storable (no NUL, which PostgreSQL refuses), and whether it changed."""
+    cleaned = text.replace("\x00", "")[:limit]
+    return cleaned, cleaned != text
+
+
+def _read_params(request: HttpRequest) -> tuple[dict[str, Any], list[str]]:
+    """The notification's parameters (query string plus form body) and what is wrong.
+
+    Parsed here rather than through request.GET/POST so that invalid UTF-8, repeated
+    names and oversized input are detected instead of silently replaced or dropped.
+    """
+    problems: list[str] = []
+    query = _wsgi_text(str(request.META.get("QUERY_STRING", "")))
+    if query is None:
+        problems.append("parameters are not UTF-8")
+    sources = [query or ""]
+    if request.method == "POST":
+        content_type = request.content_type or ""
+        if content_type not in _FORM_TYPES:
+            problems.append(f"unsupported content type {content_type[:60]!r}")
+        else:
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > MAX_BODY:
+                problems.append("body too large")
+            else:
+                try:
+                    body = request.body
+                except RequestDataTooBig:
+                    problems.append("body too large")
+                    body = b""
+                try:
+                    sources.append(body.decode("utf-8"))
+                except UnicodeDecodeError:
+                    problems.append("body is not UTF-8")
+    pairs: list[tuple[str, str]] = []
+    for source in sources:
+        try:
+            pairs += parse_qsl(
+                source,
+                keep_blank_values=True,
+                encoding="utf-8",
+                errors="strict",
+                max_num_fields=MAX_PARAMS,
+            )
+        except UnicodeDecodeError:
+            problems.append("parameters are not UTF-8")
+        except ValueError:
+            problems.append("too many parameters")
+    params: dict[str, Any] = {}
+    for raw_name, raw_value in pairs[:MAX_PARAMS]:
+        name, name_changed = _clean(raw_name, 100)
+        value, value_changed = _clean(raw_value)
+        if name_changed or value_changed:
+            problems.append(f"parameter {name!r} is too long or has NUL characters")
+        if name in params:
+            problems.append(f"parameter {name!r} is repeated")
+            previous = params[name]
+            params[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            params[name] = value
+    if len(pairs) > MAX_PARAMS and "too many parameters" not in problems:
+        problems.append("too many parameters")
+    return params, list(dict.fromkeys(problems))
+
+
+def _wsgi_text(value: str) -> str | None:
+    """A WSGI string (bytes decoded as latin-1, PEP 3333) read as UTF-8; None if it is not."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value  # already text, not bytes in disguise
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _headers(request: HttpRequest) -> dict[str, str]:
+    kept = {}
+    for name in KEPT_HEADERS:
+        value = request.headers.get(name)
+        if value:
+            kept[name] = _clean(value.encode("latin-1", "replace").decode("utf-8", "replace"), 512)[
+                0
+            ]
+    return kept
+
+
+def _remote_addr(request: HttpRequest) -> str | None:
+    value = str(request.META.get("REMOTE_ADDR") or "")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def store(request: HttpRequest) -> Notification:
+    """Save the delivery as received (committed at once); malformed input is marked invalid."""
+    params, problems = _read_params(request)
+    notification = Notification(
+        method=(request.method or "")[:8],
+        params=params,
+        headers=_headers(request),
+        remote_addr=_remote_addr(request),
+    )
+    if problems:
+        notification.valid = False
+        notification.error = "malformed: " + "; ".join(problems)
+    notification.save()
+    return notification
+
+
+# --- verifying --------------------------------------------------------------------------
+
+
+def verify(notification: Notification) -> bool:
+    """Check the stored notification's checksum; True if verified, False if no key is needed.
+
+    Raises CallbackError when the notification cannot be trusted and CallbackKeyMissing
+    when no key is configured outside the sandbox. Only the sandbox (a fake bank in
+    development and tests) may go without a key; every state change still comes from a
+    status query, never from the notification.
+    """
+    if notification.valid is False:
+        raise CallbackError(notification.error or "malformed notification")
+    params = notification.params if isinstance(notification.params, Mapping) else {}
+    if any(not isinstance(value, str) for value in params.values()):
+        raise CallbackError("repeated parameters")
+    secrets = list(checkout_settings.CALLBACK_SECRETS)
+    public_key = checkout_settings.CALLBACK_PUBLIC_KEY
+    if not secrets and not public_key:
+        if sandbox_active():
+            return False
+        raise CallbackKeyMissing("no callback key is configured (CALLBACK_SECRETS)")
+    if public_key:
+        try:
+            load_public_key(public_key)
+        except ValueError as err:
+            # A broken key is our configuration, not the sender's fault.
+            raise CallbackKeyMissing(f"CALLBACK_PUBLIC_KEY is unusable: {err}") from None
+    verify_checksum(params, secrets=secrets, public_key=public_key)
+    return True
+
+
+# --- processing -------------------------------------------------------------------------
+
+
+def _param(params: Any, name: str) -> str:
+    value = params.get(name) if isinstance(params, Mapping) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def find_payment(params: Mapping[str, Any]) -> Payment | None:
+    """The payment a notification is about: by our order number, else by gateway id.
+
+    The gateway id is a fallback only: a notification naming an order number we do not
+    know is about an order that is not ours, whatever its mdOrder says.
+    """
+    number = _param(params, "orderNumber")
+    if number:
+        return Payment.objects.filter(order_number=number).first()
+    md_order = _param(params, "mdOrder")
+    if md_order:
+        return Payment.objects.filter(gateway_order_id=md_order).first()
+    return None
+
+
+def _finish(notification: Notification, *, error: str = "", processed: bool, **fields: Any) -> None:
+    updates: dict[str, Any] = {"error": error[:2000], "attempts": F("attempts") + 1, **fields}
+    if processed:
+        updates["processed_at"] = timezone.now()
+    Notification.objects.filter(pk=notification.pk).update(**updates)
+    for name, value in updates.items():
+        if name != "attempts":
+            setattr(notification, name, value)
+    notification.attempts += 1
+
+
+def process(notification: Notification, *, source: str = Source.CALLBACK) -> Outcome:
+    """Settle the payment a verified notification names; never raises.
+
+    Called for each delivery, by the admin's re-process action and by checkout_sync.
+    """
+    try:
+        return _process(notification, source)
+    except Exception as err:
+        # Whatever went wrong is on our side: the gateway delivers again, the row says why.
+        logger.exception("notification %s: processing failed", notification.pk)
+        try:
+            _finish(notification, error=f"{type(err).__name__}: {err}", processed=False)
+        except DatabaseError:
+            logger.exception("notification %s: could not record the failure", notification.pk)
+        return Outcome(503, "temporary failure, please retry")
+
+
+def _process(notification: Notification, source: str) -> Outcome:
+    params = notification.params
+    payment = find_payment(params)
+    if payment is None:
+        # Not ours (another shop on the same merchant account, or a test order). Answering
+        # 200 stops the gateway's retries, which could never succeed; the row stays for
+        # the operators.
+        logger.warning(
+            "notification %s: unknown order %r", notification.pk, _param(params, "orderNumber")
+        )
+        _finish(notification, error="unknown order", processed=True)
+        return Outcome(200, "unknown order, recorded")
+    note = ""
+    md_order = _param(params, "mdOrder")
+    if md_order and payment.gateway_order_id and md_order != payment.gateway_order_id:
+        # Settled from the status query of *this* payment; the other id is not trusted.
+        note = f"mdOrder {md_order[:36]!r} is not this payment's gateway order id"
+        logger.warning("notification %s: %s", notification.pk, note)
+    if payment.pending_operation:
+        # A capture, void or refund is in flight: its own status query (or checkout_sync)
+        # settles the payment and names the operator in the history.
+        _finish(
+            notification,
+            error=note or f"settled by the pending {payment.pending_operation}",
+            processed=True,
+            payment=payment,
+        )
+        return Outcome(200, "OK")
+    try:
+        payment, changed = services.refresh_payment(payment, source=source)
+    except GatewayUnavailable as err:
+        logger.warning("notification %s: status query failed: %s", notification.pk, err)
+        _finish(notification, error=f"status query failed: {err}", processed=False, payment=payment)
+        return Outcome(503, "status query failed, please retry")
+    except GatewayRefused as err:
+        logger.warning("notification %s: status query refused: %s", notification.pk, err)
+        _finish(
+            notification, error=f"status query refused: {err}", processed=False, payment=payment
+        )
+        return Outcome(503, "status query refused, please retry")
+    _finish(notification, error=note, processed=True, payment=payment)
+    logger.info(
+        "notification %s for %s: %s (%s)",
+        notification.pk,
+        payment.order_number,
+        payment.status,
+        "changed" if changed else "no change",
+    )
+    return Outcome(200, "OK")
+
+
+def handle(notification: Notification, *, source: str = Source.CALLBACK) -> Outcome:
+    """Verify a stored notification, then process it; never raises."""
+    try:
+        verified = verify(notification)
+    except CallbackError as err:
+        logger.warning("notification %s refused: %s", notification.pk, err)
+        try:
+            _finish(notification, error=str(err), processed=False, valid=False)
+        except DatabaseError:
+            logger.exception("notification %s: could not record the refusal", notification.pk)
+        return Outcome(400, f"refused: {err}")
+    except CallbackKeyMissing as err:
+        logger.error("notification %s not verified: %s", notification.pk, err)
+        try:
+            _finish(notification, error=str(err), processed=False)
+        except DatabaseError:
+            logger.exception("notification %s: could not record the failure", notification.pk)
+        return Outcome(503, "not configured to verify notifications")
+    except Exception:
+        logger.exception("notification %s: verification failed", notification.pk)
+        return Outcome(503, "temporary failure, please retry")
+    if verified and notification.valid is not True:
+        try:
+            Notification.objects.filter(pk=notification.pk).update(valid=True)
+        except DatabaseError:
+            logger.exception("notification %s: could not record the verification", notification.pk)
+            return Outcome(503, "temporary failure, please retry")
+        notification.valid = True
+    return process(notification, source=source)
+
+
+@csrf_exempt
+@never_cache
+@transaction.non_atomic_requests
+@require_http_methods(["GET", "POST"])
+def callback(request: HttpRequest) -> HttpResponse:
+    """The gateway's callback URL (GET or POST, as configured at JCC)."""
+    try:
+        notification = store(request)
+    except Exception:
+        logger.exception("callback: could not store the notification")
+        return _answer(Outcome(503, "temporary failure, please retry"))
+    return _answer(handle(notification))
+
+
+def _answer(outcome: Outcome) -> HttpResponse:
+    return HttpResponse(outcome.reason, status=outcome.status, content_type="text/plain")

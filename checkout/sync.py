@@ -1,0 +1,416 @@
+"""Reconciliation: settle what callbacks and return views left open.
+
+Run by ``manage.py checkout_sync`` from cron on every web host. Each run claims the
+payments it works on with a lease (``Payment.lease_until``) taken under
+``select_for_update(skip_locked=True)`` in a short transaction, so runs on several hosts
+share the work instead of repeating it; the gateway is queried outside any transaction,
+with at most ``workers`` queries at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.core.mail import mail_admins
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from checkout import backoffice, callbacks, services
+from checkout.conf import checkout_settings
+from checkout.models import Notification, Payment, PaymentStatus, Source
+from checkout.money import format_amount
+
+logger = logging.getLogger(__name__)
+
+S = PaymentStatus
+
+#: Attempts that wait for news from the gateway.
+OPEN_STATUSES = frozenset({S.PROCESSING, S.AWAITING_3DS, S.OUTCOME_UNKNOWN})
+#: Orders whose paid state the shop should act on (re-sent order_paid until fulfilled).
+FULFILMENT_STATUSES = frozenset({S.HELD, S.PAID, S.PARTLY_REFUNDED})
+#: Deliveries tried this often without success are reported instead of retried.
+MAX_NOTIFICATION_ATTEMPTS = 10
+#: Payments claimed (and released) together.
+BATCH_SIZE = 20
+#: Needs-review payments are reported while they are this recent.
+REVIEW_WINDOW = timedelta(days=7)
+#: The same report is mailed at most once in this time.
+REPORT_REPEAT = 24 * 60 * 60
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90"``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` as a timedelta."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"Not a duration: {text!r} (use e.g. 90s, 15m, 2h, 1d).")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+@dataclass
+class Options:
+    """What one run does."""
+
+    older_than: timedelta = timedelta(minutes=10)
+    orders: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    workers: int = 4
+    report: bool = True
+
+
+@dataclass
+class Summary:
+    """What one run did."""
+
+    checked: int = 0
+    changed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    notifications: int = 0
+    resent: int = 0
+    report: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
+# --- selection -------------------------------------------------------------------------
+
+
+def _order_filter(identifiers: Iterable[str]) -> Q:
+    """Payments of the orders named by order number, gateway id or public id."""
+    query = Q(pk__in=[])
+    for ident in identifiers:
+        ident = ident.strip()
+        query |= Q(order_number=ident) | Q(gateway_order_id=ident)
+        if re.fullmatch(r"[0-9a-fA-F-]{32,36}", ident):
+            query |= Q(order__public_id=ident) | Q(public_id=ident)
+    return query
+
+
+def candidates(options: Options, now: datetime | None = None) -> QuerySet[Payment]:
+    """Payments whose state this run should settle with a status query."""
+    now = now or timezone.now()
+    if options.orders:
+        # Named explicitly: look at every attempt of those orders, whatever its age.
+        return Payment.objects.filter(_order_filter(options.orders)).order_by("pk")
+    cutoff = now - options.older_than
+    hold_cutoff = now - timedelta(seconds=int(checkout_settings.HOLD_WARNING_AGE))
+    failed_notifications = Notification.objects.filter(
+        processed_at__isnull=True,
+        payment__isnull=False,
+        received_at__lte=cutoff,
+        attempts__lt=MAX_NOTIFICATION_ATTEMPTS,
+    ).exclude(valid=False)
+    return Payment.objects.filter(
+        Q(status__in=OPEN_STATUSES, created_at__lte=cutoff)
+        | Q(status=S.HELD, created_at__lte=hold_cutoff)
+        | (~Q(pending_operation="") & Q(pending_since__lte=cutoff))
+        | Q(pk__in=failed_notifications.values("payment_id"))
+    ).order_by("pk")
+
+
+def unfulfilled(options: Options, now: datetime | None = None) -> QuerySet[Payment]:
+    """Paid attempts whose order the shop has not marked fulfilled."""
+    now = now or timezone.now()
+    payments = Payment.objects.filter(
+        status__in=FULFILMENT_STATUSES, order__fulfilled_at__isnull=True
+    )
+    if options.orders:
+        return payments.filter(_order_filter(options.orders)).order_by("pk")
+    # Only once the first order_paid (sent on commit) had its chance.
+    return payments.filter(settled_at__lte=now - options.older_than).order_by("pk")
+
+
+# --- leases ---------------------------------------------------------------------------
+
+
+@contextmanager
+def leased(pks: list[int]) -> Iterator[list[int]]:
+    """Claim the payments no other run holds; release them afterwards.
+
+    The claim is one short transaction: rows another run has locked at this moment are
+    skipped, rows with an unexpired lease are left alone.
+    """
+    now = timezone.now()
+    until = now + timedelta(seconds=int(checkout_settings.SYNC_LEASE))
+    with transaction.atomic():
+        free = list(
+            Payment.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=pks)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .values_list("pk", flat=True)
+        )
+        Payment.objects.filter(pk__in=free).update(lease_until=until)
+    try:
+        yield free
+    finally:
+        # Only our own lease: a run that outlived it may find another run's lease there.
+        Payment.objects.filter(pk__in=free, lease_until=until).update(lease_until=None)
+
+
+# --- the work on one payment ---------------------------------------------------------------
+
+
+def _describe(payment: Payment) -> str:
+    return f"{payment.order_number} ({format_amount(payment.amount, payment.currency)})"
+
+
+def settle(pk: int, *, dry_run: bool = False) -> tuple[str, bool]:
+    """Settle one payment by a status query. Returns a progress line and whether it changed."""
+    payment = Payment.objects.select_related("order").get(pk=pk)
+    before = payment.status
+    if dry_run:
+        return _preview(payment), False
+    if payment.pending_operation:
+        operation = payment.pending_operation
+        payment, outcome = backoffice.settle_pending(payment, source=Source.RECONCILIATION)
+        changed = outcome != "pending"
+        line = f"{_describe(payment)}: pending {operation}: {outcome}, now {payment.status}"
+    else:
+        payment, changed = services.refresh_payment(payment, source=Source.RECONCILIATION)
+        arrow = f"{before} -> {payment.status}" if payment.status != before else before
+        line = f"{_describe(payment)}: {arrow}"
+    done = Notification.objects.filter(payment=payment, processed_at__isnull=True).exclude(
+        valid=False
+    )
+    count = done.update(processed_at=timezone.now(), error="settled by checkout_sync")
+    if count:
+        line += f" ({count} failed notification(s) settled)"
+    return line, changed or payment.status != before
+
+
+def _preview(payment: Payment) -> str:
+    from checkout.gateway import get_client
+
+    client = get_client()
+    if payment.gateway_order_id:
+        status = client.order_status(order_id=payment.gateway_order_id, payment=payment)
+    else:
+        status = client.order_status(order_number=payment.order_number, payment=payment)
+    target = services.status_from_gateway(
+        status.order_status,
+        status.action_code,
+        approved=status.amounts.approved,
+        deposited=status.amounts.deposited,
+        refunded=status.amounts.refunded,
+    )
+    pending = f", pending {payment.pending_operation}" if payment.pending_operation else ""
+    if target is None or target == payment.status:
+        return f"{_describe(payment)}: {payment.status}{pending}: no change (dry run)"
+    return f"{_describe(payment)}: {payment.status} -> {target}{pending} (dry run)"
+
+
+def _in_worker(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``func`` in a pool thread and close that thread's database connection after."""
+    try:
+        return func(*args, **kwargs)
+    finally:
+        connection.close()
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def run(options: Options, progress: Callable[[str], None] = lambda line: None) -> Summary:
+    """One reconciliation pass; ``progress`` receives a line per item."""
+    summary = Summary()
+
+    def say(line: str) -> None:
+        summary.lines.append(line)
+        progress(line)
+
+    pks = list(candidates(options).values_list("pk", flat=True))
+    total = len(pks)
+    say(f"{total} payment(s) to check" + (" (dry run)" if options.dry_run else ""))
+    position = 0
+    for start in range(0, total, BATCH_SIZE):
+        batch = pks[start : start + BATCH_SIZE]
+        with _maybe_leased(batch, options.dry_run) as claimed:
+            summary.skipped += len(batch) - len(claimed)
+            for line, changed, failed in _settle_all(claimed, options):
+                position += 1
+                summary.checked += 1
+                summary.changed += int(changed)
+                summary.failed += int(failed)
+                say(f"[{position}/{total}] {line}")
+    if summary.skipped:
+        say(f"{summary.skipped} payment(s) skipped: another run holds them")
+    if not options.dry_run:
+        summary.notifications = _retry_notifications(options, say)
+    summary.resent = _resend_order_paid(options, say)
+    if options.report:
+        summary.report = report(send=not options.dry_run)
+        if summary.report:
+            say(summary.report)
+    say(
+        f"checked {summary.checked}, changed {summary.changed}, failed {summary.failed}, "
+        f"notifications retried {summary.notifications}, order_paid re-sent {summary.resent}"
+    )
+    return summary
+
+
+@contextmanager
+def _maybe_leased(pks: list[int], dry_run: bool) -> Iterator[list[int]]:
+    if dry_run:
+        yield pks
+        return
+    with leased(pks) as claimed:
+        yield claimed
+
+
+def _settle_all(pks: list[int], options: Options) -> Iterator[tuple[str, bool, bool]]:
+    def one(pk: int) -> tuple[str, bool, bool]:
+        try:
+            line, changed = settle(pk, dry_run=options.dry_run)
+        except Exception as err:
+            logger.warning("checkout_sync: payment %s: %s", pk, err, exc_info=True)
+            number = Payment.objects.filter(pk=pk).values_list("order_number", flat=True).first()
+            return f"{number or pk}: failed: {err}", False, True
+        return line, changed, False
+
+    if options.workers <= 1 or len(pks) <= 1:
+        for pk in pks:
+            yield one(pk)
+        return
+    with ThreadPoolExecutor(max_workers=options.workers) as pool:
+        futures = [pool.submit(_in_worker, one, pk) for pk in pks]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _retry_notifications(options: Options, say: Callable[[str], None]) -> int:
+    """Deliveries that failed before a payment could be linked (key missing, crash)."""
+    cutoff = timezone.now() - options.older_than
+    pending = (
+        Notification.objects.filter(
+            processed_at__isnull=True,
+            payment__isnull=True,
+            received_at__lte=cutoff,
+            attempts__lt=MAX_NOTIFICATION_ATTEMPTS,
+        )
+        .exclude(valid=False)
+        .order_by("pk")
+    )
+    if options.orders:
+        numbers = [o.strip() for o in options.orders]
+        pending = pending.filter(
+            Q(params__orderNumber__in=numbers) | Q(params__mdOrder__in=numbers)
+        )
+    count = 0
+    for notification in pending[:500]:
+        outcome = callbacks.handle(notification, source=Source.RECONCILIATION)
+        count += 1
+        say(f"notification {notification.pk}: {outcome.status} {outcome.reason}")
+    return count
+
+
+def _resend_order_paid(options: Options, say: Callable[[str], None]) -> int:
+    pks = list(unfulfilled(options).values_list("pk", flat=True))
+    if options.dry_run:
+        for payment in Payment.objects.filter(pk__in=pks):
+            say(f"{_describe(payment)}: order not fulfilled: would re-send order_paid")
+        return 0
+    sent = 0
+    for start in range(0, len(pks), BATCH_SIZE):
+        with leased(pks[start : start + BATCH_SIZE]) as claimed:
+            for payment in Payment.objects.filter(pk__in=claimed).select_related("order"):
+                # Re-read: the shop may have fulfilled it since the query above.
+                if payment.order.fulfilled_at is not None:
+                    continue
+                try:
+                    services.send_order_paid(payment)
+                except Exception as err:
+                    logger.warning(
+                        "checkout_sync: order_paid receiver failed for %s: %s",
+                        payment.order_number,
+                        err,
+                        exc_info=True,
+                    )
+                    say(f"{_describe(payment)}: order_paid receiver failed: {err}")
+                    continue
+                sent += 1
+                say(f"{_describe(payment)}: order not fulfilled: order_paid re-sent")
+    return sent
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+def report_items(now: datetime | None = None) -> dict[str, list[str]]:
+    """What needs a person: review cases, unknown outcomes, old holds, stuck deliveries."""
+    now = now or timezone.now()
+    grace = now - backoffice._grace()
+    hold_cutoff = now - timedelta(seconds=int(checkout_settings.HOLD_WARNING_AGE))
+    items: dict[str, list[str]] = {}
+
+    def add(title: str, payments: QuerySet[Payment], detail: Callable[[Payment], str]) -> None:
+        lines = [f"  {_describe(p)}: {detail(p)}" for p in payments.order_by("pk")[:200]]
+        if lines:
+            items[title] = lines
+
+    add(
+        "Needs review (the gateway's answer did not match the order)",
+        Payment.objects.filter(status=S.NEEDS_REVIEW, updated_at__gte=now - REVIEW_WINDOW),
+        lambda p: f"order {p.order.public_id}",
+    )
+    add(
+        "Outcome unknown (a payment call went unanswered)",
+        Payment.objects.filter(status=S.OUTCOME_UNKNOWN),
+        lambda p: f"since {p.updated_at:%Y-%m-%d %H:%M}",
+    )
+    add(
+        "Back-office operation with unknown outcome",
+        Payment.objects.exclude(pending_operation="").filter(pending_since__lt=grace),
+        lambda p: (
+            f"{p.pending_operation} of {format_amount(p.pending_amount, p.currency)} "
+            f"since {p.pending_since:%Y-%m-%d %H:%M}"
+        ),
+    )
+    add(
+        "Holds close to automatic release (capture or void them)",
+        Payment.objects.filter(status=S.HELD, created_at__lte=hold_cutoff),
+        lambda p: f"held since {p.created_at:%Y-%m-%d %H:%M}",
+    )
+    stuck = (
+        Notification.objects.filter(
+            processed_at__isnull=True, attempts__gte=MAX_NOTIFICATION_ATTEMPTS
+        )
+        .exclude(valid=False)
+        .order_by("pk")[:200]
+    )
+    lines = [f"  notification {n.pk} ({n}): {n.error[:120]}" for n in stuck]
+    if lines:
+        items["Notifications that keep failing"] = lines
+    return items
+
+
+def report(*, send: bool = True) -> str:
+    """Mail the site admins (and log a warning) about what needs a person; "" if nothing.
+
+    The same report is mailed at most once a day, so a run every few minutes does not
+    flood the admins; the warning is logged every time.
+    """
+    items = report_items()
+    if not items:
+        return ""
+    body = "\n\n".join(f"{title}:\n" + "\n".join(lines) for title, lines in items.items())
+    count = sum(len(lines) for lines in items.values())
+    subject = f"checkout_sync: {count} payment item(s) need attention"
+    if send:
+        logger.warning("%s\n%s", subject, body)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        key = f"checkout_sync:report:{digest}"
+        if cache.add(key, True, timeout=REPORT_REPEAT):
+            mail_admins(subject, body)
+    return f"{subject}\n{body}"
