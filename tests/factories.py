@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from checkout.models import Order, Payment
+from checkout.models import Notification, Order, Payment
 from checkout.services import new_order_number
 
 
@@ -36,3 +39,45 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     order_number = factory.LazyFunction(new_order_number)
     amount = factory.SelfAttribute("order.amount")
     currency = factory.SelfAttribute("order.currency")
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    """A callback notification as stored on arrival (not yet verified or processed)."""
+
+    class Meta:
+        model = Notification
+
+    method = "GET"
+    params = factory.LazyFunction(
+        lambda: {
+            "mdOrder": str(uuid.uuid4()),
+            "orderNumber": "X1",
+            "operation": "deposited",
+            "status": "1",
+        }
+    )
+    remote_addr = "127.0.0.1"
+
+
+class OperatorFactory(factory.django.DjangoModelFactory):
+    """A staff user; ``permissions`` lists "app.codename" strings to grant."""
+
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"operator{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@shop.example")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "operator-password")
+
+    @factory.post_generation
+    def permissions(self, create, extracted, **kwargs):
+        if not create or not extracted:
+            return
+        for name in extracted:
+            app_label, codename = name.split(".")
+            self.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        self.save()
