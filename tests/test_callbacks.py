@@ -1,0 +1,345 @@
+"""checkout.callbacks: stored first, verified, settled by a status query; never a 500."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlencode
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from django.db import OperationalError
+from django.test import Client
+from django.urls import reverse
+
+from checkout import signals
+from checkout.gateway import CardData, get_client
+from checkout.models import Notification, Payment, PaymentStatus, Source, StatusChange
+from checkout.services import create_order, start_payment, submit_payment
+from tests.factories import NotificationFactory, PaymentFactory
+
+S = PaymentStatus
+SECRET = "test-callback-secret"
+URL = "/checkout/callback/"
+
+# Test cards of the sandbox (API-NOTES §8): no 3-D Secure and charged; 3DS2 frictionless.
+SSL_CARD = CardData(pan="4444555511113333", cvc="123", expiry="203012", cardholder_name="A B")
+THREEDS_CARD = CardData(pan="5555555555555599", cvc="123", expiry="203412")
+
+
+def checksum(params: dict[str, str], key: str = SECRET) -> str:
+    """The gateway's symmetric checksum, computed here independently of checkout.checksum."""
+    text = "".join(
+        f"{name};{value};"
+        for name, value in sorted(params.items())
+        if name not in ("checksum", "sign_alias")
+    )
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest().upper()
+
+
+def signed(params: dict[str, str], key: str = SECRET) -> dict[str, str]:
+    return {**params, "checksum": checksum(params, key)}
+
+
+def post_form(http, params, **extra):
+    """POST as the gateway does: a form-encoded body."""
+    return http.post(URL, urlencode(params), "application/x-www-form-urlencoded", **extra)
+
+
+def notification_params(payment: Payment, operation: str = "deposited", status: str = "1"):
+    return {
+        "mdOrder": payment.gateway_order_id or "",
+        "orderNumber": payment.order_number,
+        "operation": operation,
+        "status": status,
+    }
+
+
+@pytest.fixture
+def keys(settings):
+    settings.CHECKOUT = {**settings.CHECKOUT, "CALLBACK_SECRETS": [SECRET]}
+
+
+@pytest.fixture
+def http():
+    """A test client that surfaces a 500 as an exception, so none can slip through."""
+    return Client(raise_request_exception=True)
+
+
+@pytest.fixture
+def events():
+    seen: dict[str, list] = {"changed": [], "paid": []}
+
+    def on_changed(sender, **kwargs):
+        seen["changed"].append(kwargs)
+
+    def on_paid(sender, **kwargs):
+        seen["paid"].append(kwargs)
+
+    signals.payment_status_changed.connect(on_changed, dispatch_uid="cb-changed")
+    signals.order_paid.connect(on_paid, dispatch_uid="cb-paid")
+    yield seen
+    signals.payment_status_changed.disconnect(dispatch_uid="cb-changed")
+    signals.order_paid.disconnect(dispatch_uid="cb-paid")
+
+
+def test_url_is_the_documented_one():
+    assert reverse("checkout:callback") == URL
+
+
+def test_signer_of_these_tests_matches_the_published_vector():
+    params = {
+        "mdOrder": "06cf5599-3f17-7c86-bdbc-bd7d00a8b38b",
+        "operation": "approved",
+        "orderNumber": "2003",
+        "status": "1",
+    }
+    expected = "EAF2FB72CAB99FD5067F4BA493DD84F4D79C1589FDE8ED29622F0F07215AA972"
+    assert checksum(params, "ooc7slpvc61k7sf7ma7p4hrefr") == expected
+
+
+# --- refused: nothing changes, the row says why -------------------------------------------
+
+
+@pytest.mark.django_db
+class TestRefused:
+    @pytest.fixture(autouse=True)
+    def _keys(self, keys):
+        pass
+
+    def assert_refused(self, response, reason: str, payment: Payment | None = None):
+        assert response.status_code == 400
+        assert response["Content-Type"].startswith("text/plain")
+        row = Notification.objects.get()
+        assert row.valid is False
+        assert row.processed_at is None
+        assert reason in row.error
+        if payment is not None:
+            payment.refresh_from_db()
+            assert payment.status == S.AWAITING_3DS
+            assert not StatusChange.objects.filter(payment=payment).exists()
+        return row
+
+    @pytest.fixture
+    def payment(self):
+        return PaymentFactory(status=S.AWAITING_3DS, gateway_order_id="0179018d-aaaa")
+
+    def test_missing_checksum(self, http, payment):
+        response = http.get(URL, notification_params(payment))
+        self.assert_refused(response, "without checksum", payment)
+
+    def test_forged_checksum(self, http, payment):
+        response = http.get(URL, signed(notification_params(payment), key="guessed-key"))
+        self.assert_refused(response, "does not match", payment)
+
+    def test_checksum_over_altered_parameters(self, http, payment):
+        params = signed(notification_params(payment, "declinedByTimeout", "1"))
+        params["operation"] = "deposited"
+        self.assert_refused(http.get(URL, params), "does not match", payment)
+
+    def test_extra_parameter_added_after_signing(self, http, payment):
+        params = {**signed(notification_params(payment)), "amount": "1"}
+        self.assert_refused(http.get(URL, params), "does not match", payment)
+
+    def test_garbage_checksum(self, http, payment):
+        params = {**notification_params(payment), "checksum": "zz\u00e9"}
+        self.assert_refused(http.get(URL, params), "does not match", payment)
+
+    def test_retired_key(self, http, payment, settings):
+        settings.CHECKOUT = {**settings.CHECKOUT, "CALLBACK_SECRETS": ["new-key"]}
+        self.assert_refused(http.get(URL, signed(notification_params(payment))), "does not match")
+
+    def test_repeated_parameter(self, http, payment):
+        params = signed(notification_params(payment))
+        query = urlencode(params) + "&orderNumber=" + payment.order_number
+        row = self.assert_refused(http.get(URL + "?" + query), "repeated", payment)
+        assert row.params["orderNumber"] == [payment.order_number, payment.order_number]
+
+    def test_long_value(self, http, payment):
+        params = signed({**notification_params(payment), "junk": "x" * 5000})
+        row = self.assert_refused(post_form(http, params), "too long", payment)
+        assert len(row.params["junk"]) <= 1024
+
+    def test_huge_query_string(self, http, payment):
+        params = signed({**notification_params(payment), "junk": "x" * 500_000})
+        row = self.assert_refused(http.get(URL, params), "too long", payment)
+        assert len(row.params["junk"]) <= 1024
+
+    def test_non_utf8_query(self, http, payment):
+        query = urlencode(signed(notification_params(payment))) + "&name=%FF%FE"
+        self.assert_refused(http.get(URL + "?" + query), "not UTF-8", payment)
+
+    def test_non_utf8_body(self, http, payment):
+        body = urlencode(signed(notification_params(payment))).encode() + b"&name=\xff\xfe"
+        response = http.post(URL, body, content_type="application/x-www-form-urlencoded")
+        self.assert_refused(response, "not UTF-8", payment)
+
+    def test_nul_character(self, http, payment):
+        params = signed({**notification_params(payment), "note": "a\x00b"})
+        row = self.assert_refused(http.get(URL, params), "NUL", payment)
+        assert row.params["note"] == "ab"
+
+    def test_too_many_parameters(self, http, payment):
+        params = signed({**notification_params(payment), **{f"p{i}": "1" for i in range(150)}})
+        self.assert_refused(post_form(http, params), "too many", payment)
+
+    def test_json_body(self, http, payment):
+        response = http.post(URL, signed(notification_params(payment)), "application/json")
+        self.assert_refused(response, "content type", payment)
+
+    def test_multipart_body(self, http, payment):
+        # The test client's default encoding; never parsed, so no upload is stored.
+        response = http.post(URL, signed(notification_params(payment)))
+        self.assert_refused(response, "content type", payment)
+
+    def test_body_too_large(self, http, payment):
+        body = b"a=" + b"b" * (200 * 1024)
+        response = http.post(URL, body, content_type="application/x-www-form-urlencoded")
+        self.assert_refused(response, "too large", payment)
+
+    def test_nothing_at_all(self, http):
+        self.assert_refused(http.get(URL), "without checksum")
+
+    def test_asymmetric_signature_without_public_key(self, http, payment):
+        params = {**signed(notification_params(payment)), "sign_alias": "SHA-256 with RSA"}
+        self.assert_refused(http.get(URL, params), "no callback public key", payment)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["put", "delete", "patch", "head", "options"])
+def test_other_methods_are_not_allowed(http, keys, method):
+    assert getattr(http, method)(URL).status_code == 405
+    assert not Notification.objects.exists()
+
+
+# --- accepted without touching the gateway -----------------------------------------------
+
+
+@pytest.mark.django_db
+class TestUnknownOrder:
+    """A verified notification for an order that is not ours: 200 so that retries stop."""
+
+    @pytest.mark.parametrize("method", ["get", "post"])
+    def test_recorded_and_answered_200(self, http, keys, method):
+        params = signed(
+            {"mdOrder": "x", "orderNumber": "NOT-OURS", "operation": "deposited", "status": "1"}
+        )
+        send = post_form if method == "post" else lambda c, p, **kw: c.get(URL, p, **kw)
+        response = send(
+            http,
+            params,
+            HTTP_USER_AGENT="gateway/1.0",
+            HTTP_AUTHORIZATION="Bearer secret-token",
+            REMOTE_ADDR="10.1.2.3",
+        )
+        assert response.status_code == 200
+        row = Notification.objects.get()
+        assert row.method == method.upper()
+        assert row.valid is True
+        assert row.processed_at is not None
+        assert row.error == "unknown order"
+        assert row.payment is None
+        assert row.attempts == 1
+        assert row.params == params
+        assert row.remote_addr == "10.1.2.3"
+        assert row.headers["User-Agent"] == "gateway/1.0"
+        assert "Authorization" not in row.headers
+
+    def test_without_order_number_or_id(self, http, keys):
+        params = signed({"operation": "bindingCreated", "status": "1", "bindingId": "b1"})
+        assert http.get(URL, params).status_code == 200
+        assert Notification.objects.get().error == "unknown order"
+
+    def test_very_long_order_number(self, http, keys):
+        params = signed({"orderNumber": "9" * 1000, "operation": "deposited", "status": "1"})
+        assert http.get(URL, params).status_code == 200
+
+    def test_mdorder_is_a_fallback_only(self, http, keys):
+        payment = PaymentFactory(status=S.AWAITING_3DS, gateway_order_id="id-of-ours")
+        params = signed({"mdOrder": "id-of-ours", "orderNumber": "NOT-OURS", "operation": "x"})
+        assert http.get(URL, params).status_code == 200
+        assert Notification.objects.get().payment is None
+        payment.refresh_from_db()
+        assert payment.status == S.AWAITING_3DS
+
+
+@pytest.mark.django_db
+class TestKeys:
+    def test_rotated_keys_are_all_accepted(self, http, settings):
+        settings.CHECKOUT = {**settings.CHECKOUT, "CALLBACK_SECRETS": ["new-key", SECRET]}
+        for key in ("new-key", SECRET):
+            params = signed({"orderNumber": "NOT-OURS", "operation": "deposited"}, key=key)
+            assert http.get(URL, params).status_code == 200
+        assert list(Notification.objects.values_list("valid", flat=True)) == [True, True]
+
+    def test_keys_given_as_one_comma_separated_string(self, http, settings):
+        settings.CHECKOUT = {**settings.CHECKOUT, "CALLBACK_SECRETS": f"other, {SECRET}"}
+        params = signed({"orderNumber": "NOT-OURS", "operation": "deposited"})
+        assert http.get(URL, params).status_code == 200
+
+    def test_asymmetric_sha512(self, http, settings):
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = (
+            private.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        settings.CHECKOUT = {**settings.CHECKOUT, "CALLBACK_PUBLIC_KEY": pem}
+        params = {"orderNumber": "NOT-OURS", "operation": "deposited", "status": "1"}
+        text = "".join(f"{k};{v};" for k, v in sorted(params.items()))
+        signature = private.sign(text.encode(), padding.PKCS1v15(), hashes.SHA512()).hex()
+        good = {**params, "checksum": signature.upper(), "sign_alias": "SHA-256 with RSA"}
+        assert http.get(URL, good).status_code == 200
+        # The same signature over other values, or a SHA-256 signature, is refused.
+        assert http.get(URL, {**good, "status": "0"}).status_code == 400
+        sha256 = private.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256()).hex()
+        assert http.get(URL, {**good, "checksum": sha256, "sign_alias": "x"}).status_code == 400
+        assert [n.valid for n in Notification.objects.order_by("pk")] == [True, False, False]
+
+    def test_unusable_public_key_is_our_failure(self, http, settings):
+        settings.CHECKOUT = {**settings.CHECKOUT, "CALLBACK_PUBLIC_KEY": "not a pem"}
+        params = {"orderNumber": "NOT-OURS", "checksum": "AA", "sign_alias": "RSA"}
+        assert http.get(URL, params).status_code == 503
+        row = Notification.objects.get()
+        assert row.valid is None
+        assert "unusable" in row.error
+
+    def test_no_key_outside_the_sandbox_is_refused_with_503(self, http, settings):
+        settings.CHECKOUT = {
+            **settings.CHECKOUT,
+            "GATEWAY_URL": "https://gateway.example/payment/",
+            "SANDBOX_ALLOWED": False,
+        }
+        params = signed({"orderNumber": "NOT-OURS", "operation": "deposited"})
+        response = http.get(URL, params)
+        assert response.status_code == 503
+        row = Notification.objects.get()
+        assert row.valid is None
+        assert row.processed_at is None
+        assert "no callback key" in row.error
+
+    def test_no_key_with_the_sandbox_active_is_accepted_unverified(self, http, settings):
+        # An explicit gateway URL: the sandbox's key is not used as a fallback.
+        settings.CHECKOUT = {**settings.CHECKOUT, "GATEWAY_URL": "http://127.0.0.1:9/payment/"}
+        response = http.get(URL, {"orderNumber": "NOT-OURS", "operation": "deposited"})
+        assert response.status_code == 200
+        row = Notification.objects.get()
+        assert row.valid is None
+        assert row.processed_at is not None
+
+
+@pytest.mark.django_db
+def test_database_failure_while_storing_answers_503(http, keys, monkeypatch):
+    def broken_save(self, *args, **kwargs):
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(Notification, "save", broken_save)
+    response = http.get(URL, signed({"orderNumber": "X", "operation": "deposited"}))
+    assert response.status_code == 503
+
+
+@pytest.mark.django_db
+def test_notification_str_and_factory():
+    row = NotificationFactory(params={"orderNumber": "N1", "operation": "refunded"})
+    assert str(row) == "N1 refunded"
