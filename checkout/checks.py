@@ -19,7 +19,13 @@ def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[check
         username, password = checkout_settings.USERNAME, checkout_settings.PASSWORD
         secrets = checkout_settings.CALLBACK_SECRETS
     except ImproperlyConfigured as err:
-        return [checks.Warning(str(err), id="checkout.W005")]
+        return [
+            checks.Warning(
+                str(err),
+                hint="Fix settings.CHECKOUT; the keys are documented in checkout/conf.py.",
+                id="checkout.W005",
+            )
+        ]
     if not (url and username and password):
         messages.append(
             checks.Warning(
@@ -30,7 +36,10 @@ def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[check
                 id="checkout.W001",
             )
         )
-    if url and not url.startswith("https://") and not settings.DEBUG and not sandbox_active():
+    # An explicit URL is checked even when the sandbox is allowed; only the sandbox's
+    # own (local) URL may be plain http.
+    using_sandbox = checkout_settings.using_sandbox
+    if url and not url.startswith("https://") and not settings.DEBUG and not using_sandbox:
         messages.append(
             checks.Warning(
                 "The gateway URL is not https while DEBUG is off.",

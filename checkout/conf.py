@@ -119,9 +119,7 @@ class CheckoutSettings:
             resolved["GATEWAY_URL"] = sandbox_base_url()
             resolved["USERNAME"] = resolved["USERNAME"] or sandbox.MERCHANT_LOGIN
             resolved["PASSWORD"] = resolved["PASSWORD"] or sandbox.MERCHANT_PASSWORD
-            resolved["CALLBACK_SECRETS"] = resolved["CALLBACK_SECRETS"] or [
-                sandbox.CALLBACK_SECRET
-            ]
+            resolved["CALLBACK_SECRETS"] = resolved["CALLBACK_SECRETS"] or [sandbox.CALLBACK_SECRET]
         url = resolved["GATEWAY_URL"]
         if url and not url.endswith("/"):
             resolved["GATEWAY_URL"] = url + "/"

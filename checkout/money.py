@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import iso4217
 
@@ -17,7 +17,7 @@ class CurrencyInfo:
     exponent: int
 
 
-@lru_cache(maxsize=None)
+@cache
 def currency(code: str) -> CurrencyInfo:
     """Look a currency up by its alphabetic (``"EUR"``) or numeric (``"978"``) code."""
     text = str(code).strip().upper()

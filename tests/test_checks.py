@@ -1,0 +1,84 @@
+"""System checks: each warning appears when its condition holds and disappears when fixed."""
+
+from __future__ import annotations
+
+from django.core import checks
+from django.test import override_settings
+
+from checkout.checks import check_gateway_settings
+
+REAL = {
+    "GATEWAY_URL": "https://gateway-test.jcc.com.cy/payment/",
+    "USERNAME": "shop-api",
+    "PASSWORD": "pw",
+    "CALLBACK_SECRETS": ["secret"],
+}
+
+
+def ids(**overrides) -> set[str]:
+    with override_settings(**overrides):
+        messages = check_gateway_settings()
+    assert all(isinstance(m, checks.Warning) for m in messages)
+    assert all(m.hint for m in messages)
+    return {m.id for m in messages}
+
+
+def test_fully_configured_production_settings_are_silent():
+    assert ids(DEBUG=False, CHECKOUT=REAL) == set()
+
+
+def test_w001_missing_credentials():
+    for missing in ("GATEWAY_URL", "USERNAME", "PASSWORD"):
+        assert "checkout.W001" in ids(DEBUG=False, CHECKOUT={**REAL, missing: ""}), missing
+    assert "checkout.W001" not in ids(DEBUG=False, CHECKOUT=REAL)
+
+
+def test_w001_not_raised_when_the_sandbox_stands_in():
+    assert "checkout.W001" not in ids(
+        DEBUG=True, CHECKOUT={"SITE_URL": "http://127.0.0.1:8000", "CALLBACK_SECRETS": ["s"]}
+    )
+
+
+def test_w002_plain_http_gateway_with_debug_off():
+    http = {**REAL, "GATEWAY_URL": "http://gateway.example/payment/"}
+    assert "checkout.W002" in ids(DEBUG=False, CHECKOUT=http)
+    # Even with the sandbox allowed: an explicit URL is the real gateway.
+    assert "checkout.W002" in ids(
+        DEBUG=False, CHECKOUT={**http, "SANDBOX_ALLOWED": True, "SITE_URL": "http://x"}
+    )
+    assert "checkout.W002" not in ids(DEBUG=True, CHECKOUT=http)
+    assert "checkout.W002" not in ids(DEBUG=False, CHECKOUT=REAL)
+
+
+def test_w002_not_raised_for_the_local_sandbox():
+    assert "checkout.W002" not in ids(
+        DEBUG=False, CHECKOUT={"SANDBOX_ALLOWED": True, "SITE_URL": "http://127.0.0.1:8000"}
+    )
+
+
+def test_w003_no_callback_key():
+    assert "checkout.W003" in ids(DEBUG=False, CHECKOUT={**REAL, "CALLBACK_SECRETS": []})
+    assert "checkout.W003" in ids(DEBUG=False, CHECKOUT={**REAL, "CALLBACK_SECRETS": " , "})
+    assert "checkout.W003" not in ids(DEBUG=False, CHECKOUT=REAL)
+    assert "checkout.W003" not in ids(
+        DEBUG=False,
+        CHECKOUT={**REAL, "CALLBACK_SECRETS": [], "CALLBACK_PUBLIC_KEY": "-----BEGIN ..."},
+    )
+
+
+def test_w004_sandbox_active_with_debug_off():
+    sandbox = {"SANDBOX_ALLOWED": True, "SITE_URL": "http://127.0.0.1:8000"}
+    assert "checkout.W004" in ids(DEBUG=False, CHECKOUT=sandbox)
+    assert "checkout.W004" not in ids(DEBUG=True, CHECKOUT=sandbox)
+    assert "checkout.W004" not in ids(DEBUG=False, CHECKOUT=REAL)
+
+
+def test_w005_unusable_settings_become_a_warning_not_a_crash():
+    assert ids(DEBUG=False, CHECKOUT={**REAL, "NOPE": 1}) == {"checkout.W005"}
+    assert ids(DEBUG=True, CHECKOUT={}) == {"checkout.W005"}  # sandbox without SITE_URL
+
+
+def test_registered_with_djangos_check_framework():
+    with override_settings(DEBUG=False, CHECKOUT={**REAL, "CALLBACK_SECRETS": []}):
+        found = {m.id for m in checks.run_checks(tags=[checks.Tags.security])}
+    assert "checkout.W003" in found
