@@ -23,9 +23,9 @@ S = PaymentStatus
 SECRET = "test-callback-secret"
 URL = "/checkout/callback/"
 
-# Test cards of the sandbox (API-NOTES §8): no 3-D Secure and charged; 3DS2 frictionless.
+# Sandbox test cards: charged without 3-D Secure; 3-D Secure 2 frictionless, then charged.
 SSL_CARD = CardData(pan="4444555511113333", cvc="123", expiry="203012", cardholder_name="A B")
-THREEDS_CARD = CardData(pan="5555555555555599", cvc="123", expiry="203412")
+THREEDS_CARD = CardData(pan="4111111111111111", cvc="123", expiry="203412")
 
 
 def checksum(params: dict[str, str], key: str = SECRET) -> str:
@@ -54,6 +54,14 @@ def notification_params(payment: Payment, operation: str = "deposited", status: 
         "operation": operation,
         "status": status,
     }
+
+
+#: A gateway that cannot be reached (nothing listens on the discard port).
+UNREACHABLE = {
+    "GATEWAY_URL": "http://127.0.0.1:9/payment/",
+    "USERNAME": "sandbox-api",
+    "PASSWORD": "sandbox-password",
+}
 
 
 @pytest.fixture
@@ -343,3 +351,184 @@ def test_database_failure_while_storing_answers_503(http, keys, monkeypatch):
 def test_notification_str_and_factory():
     row = NotificationFactory(params={"orderNumber": "N1", "operation": "refunded"})
     assert str(row) == "N1 refunded"
+
+
+# --- against the sandbox gateway ---------------------------------------------------------------
+
+
+def pay(base_url: str, card: CardData, *, amount: int = 1999, preauth: bool = False) -> Payment:
+    """An order paid (or sent to 3-D Secure) at the sandbox through the checkout services."""
+    order = create_order(amount=amount, currency="EUR", description="Callback test")
+    payment = start_payment(order, preauth=preauth)
+    back = base_url + reverse("checkout:return")
+    payment, _result = submit_payment(payment, back_url=back, fail_url=back + "?failed=1", card=card)
+    return payment
+
+
+def finish_3ds_at_the_bank(payment: Payment) -> None:
+    """The shopper passes 3-D Secure at the sandbox and closes the tab: no return to the shop."""
+    from checkout.sandbox.models import Order as BankOrder
+    from checkout.sandbox.processing import start_acs
+
+    bank_order = start_acs(BankOrder.objects.get(pk=payment.gateway_order_id))
+    assert bank_order.status == 2
+
+
+@pytest.fixture
+def live(sandbox_url, keys, live_server):
+    return live_server.url
+
+
+@pytest.mark.django_db(transaction=True)
+class TestSettledByStatusQuery:
+    @pytest.fixture
+    def waiting(self, live):
+        payment = pay(live, THREEDS_CARD)
+        assert payment.status == S.AWAITING_3DS
+        finish_3ds_at_the_bank(payment)
+        return payment
+
+    def test_callback_settles_a_payment_whose_shopper_never_returned(self, http, waiting, events):
+        response = http.get(URL, signed(notification_params(waiting)))
+        assert response.status_code == 200
+        waiting.refresh_from_db()
+        assert waiting.status == S.PAID
+        assert waiting.captured_amount == waiting.amount
+        assert waiting.masked_pan.endswith("1111")
+        change = StatusChange.objects.filter(payment=waiting).latest()
+        assert (change.from_status, change.to_status, change.source) == (
+            S.AWAITING_3DS,
+            S.PAID,
+            Source.CALLBACK,
+        )
+        row = Notification.objects.get()
+        assert row.valid is True and row.processed_at and row.payment == waiting
+        assert row.error == ""
+        assert len(events["paid"]) == 1
+
+    def test_duplicate_and_late_deliveries_are_answered_200_and_change_nothing(
+        self, http, waiting, events
+    ):
+        params = signed(notification_params(waiting))
+        assert [http.get(URL, params).status_code for _ in range(3)] == [200, 200, 200]
+        assert StatusChange.objects.filter(payment=waiting, to_status=S.PAID).count() == 1
+        assert len(events["paid"]) == 1
+        # Every delivery is recorded and processed, none discarded as a duplicate.
+        assert Notification.objects.filter(processed_at__isnull=False).count() == 3
+
+    def test_replayed_notification_with_another_operation(self, http, waiting):
+        assert http.get(URL, signed(notification_params(waiting))).status_code == 200
+        # Correctly signed, but what it claims is not what the gateway says.
+        replay = signed(notification_params(waiting, "reversed", "1"))
+        assert http.get(URL, replay).status_code == 200
+        waiting.refresh_from_db()
+        assert waiting.status == S.PAID
+        # An altered copy of the genuine notification does not even pass the checksum.
+        altered = {**signed(notification_params(waiting)), "operation": "refunded"}
+        assert http.get(URL, altered).status_code == 400
+        waiting.refresh_from_db()
+        assert waiting.status == S.PAID
+
+    def test_notification_naming_another_orders_id(self, http, live, waiting):
+        other = pay(live, THREEDS_CARD)
+        params = signed({**notification_params(other), "mdOrder": waiting.gateway_order_id})
+        assert http.get(URL, params).status_code == 200
+        # Only the payment named by orderNumber is settled, from its own status query.
+        other.refresh_from_db()
+        waiting.refresh_from_db()
+        assert other.status == S.AWAITING_3DS
+        assert waiting.status == S.AWAITING_3DS
+        row = Notification.objects.get()
+        assert row.payment == other
+        assert "mdOrder" in row.error
+
+    def test_processing_error_then_successful_retry(self, http, waiting, settings):
+        params = signed(notification_params(waiting))
+        working = settings.CHECKOUT
+        settings.CHECKOUT = {**working, **UNREACHABLE}
+        response = http.get(URL, params)
+        assert response.status_code == 503
+        failed = Notification.objects.get()
+        assert failed.processed_at is None
+        assert failed.valid is True
+        assert "status query failed" in failed.error
+        waiting.refresh_from_db()
+        assert waiting.status == S.AWAITING_3DS
+
+        settings.CHECKOUT = working
+        # The gateway delivers again...
+        assert http.get(URL, params).status_code == 200
+        waiting.refresh_from_db()
+        assert waiting.status == S.PAID
+        # ...and the failed row, retried later (checkout_sync, admin), settles too.
+        from checkout.callbacks import handle
+
+        assert handle(failed).status == 200
+        failed.refresh_from_db()
+        assert failed.processed_at is not None and failed.error == ""
+        assert failed.attempts == 2
+        assert StatusChange.objects.filter(payment=waiting, to_status=S.PAID).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_amount_mismatch_needs_review_and_is_never_paid(http, live, events):
+    """The gateway's order under our number has another amount: review, not paid."""
+    order = create_order(amount=1999, currency="EUR")
+    payment = start_payment(order)
+    get_client().instant_payment(
+        order_number=payment.order_number,
+        amount=999,
+        currency="EUR",
+        back_url=live + "/checkout/return/",
+        fail_url=live + "/checkout/return/",
+        card=SSL_CARD,
+    )
+    response = http.get(
+        URL, signed({"orderNumber": payment.order_number, "operation": "deposited", "status": "1"})
+    )
+    assert response.status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == S.NEEDS_REVIEW
+    assert payment.captured_amount == 0
+    assert events["paid"] == []
+    assert "amount" in StatusChange.objects.filter(payment=payment).latest().note
+
+
+@pytest.mark.django_db(transaction=True)
+class TestSandboxDeliveries:
+    """Notifications sent by the sandbox itself, signed by its own signer."""
+
+    @pytest.fixture(autouse=True)
+    def _deliver(self, settings, sandbox_url):
+        settings.CHECKOUT_SANDBOX = {"CALLBACK_DELIVERY": "sync"}
+
+    def merchant(self, **fields):
+        from checkout.sandbox.models import Merchant
+
+        merchant = Merchant.objects.default()
+        Merchant.objects.filter(pk=merchant.pk).update(**fields)
+
+    @pytest.mark.parametrize("method", ["GET", "POST"])
+    def test_hmac(self, live_server, method, events):
+        self.merchant(callback_method=method, callback_extra_params=True)
+        payment = pay(live_server.url, SSL_CARD)
+        payment.refresh_from_db()
+        assert payment.status == S.PAID
+        row = Notification.objects.get()
+        assert row.method == method
+        assert row.valid is True and row.processed_at is not None
+        assert row.params["operation"] == "deposited"
+        assert "callbackCreationDate" in row.params
+        assert len(events["paid"]) == 1
+
+    def test_rsa(self, live_server, settings):
+        from checkout.sandbox import crypto
+
+        key = crypto.current_key()
+        settings.CHECKOUT = {**settings.CHECKOUT, "CALLBACK_PUBLIC_KEY": key.public_pem}
+        self.merchant(callback_signing="rsa")
+        payment = pay(live_server.url, SSL_CARD)
+        row = Notification.objects.get()
+        assert row.params["sign_alias"]
+        assert row.valid is True and row.processed_at is not None
+        assert row.payment == payment
