@@ -42,6 +42,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # CSP, Referrer-Policy and no-store on the card pages.
+    "checkout.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "merchant_site.urls"
@@ -121,6 +123,7 @@ CHECKOUT = {
     "CURRENCY": env.str("JCC_CURRENCY", default="EUR"),
     "PREAUTH": env.bool("JCC_PREAUTH", default=False),
     "SITE_URL": env.str("SITE_URL", default=f"http://{HOST}:{PORT}"),
+    "MERCHANT_NAME": env.str("MERCHANT_NAME", default="Limassol Larder"),
     "CLIENT_IP_HEADER": env.str("CLIENT_IP_HEADER", default=""),
 }
 

@@ -64,7 +64,7 @@ class PurchaseLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.name}"
+        return f"{self.quantity} x {self.name}"
 
     @property
     def total(self) -> int:

@@ -1,0 +1,45 @@
+from django.contrib import admin
+
+from checkout.templatetags.checkout_tags import money
+from merchant_site.shop.models import Product, Purchase, PurchaseLine
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["name", "price_display", "position"]
+    list_editable = ["position"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+
+    @admin.display(description="Price", ordering="price")
+    def price_display(self, obj: Product) -> str:
+        return money(obj.price, obj.currency)
+
+
+class PurchaseLineInline(admin.TabularInline):
+    model = PurchaseLine
+    extra = 0
+    can_delete = False
+    fields = ["name", "unit_price", "quantity"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(admin.ModelAdmin):
+    """Shop-side view of what was bought; payments are handled on the checkout's Order."""
+
+    list_display = ["public_id", "email", "total", "created_at", "order"]
+    search_fields = ["email", "public_id", "order__payments__order_number"]
+    readonly_fields = ["public_id", "email", "amount", "currency", "order", "created_at"]
+    inlines = [PurchaseLineInline]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Total", ordering="amount")
+    def total(self, obj: Purchase) -> str:
+        return money(obj.amount, obj.currency)
+
+    def has_add_permission(self, request) -> bool:
+        return False
