@@ -57,8 +57,9 @@ _STARTS = {
     REFUND: frozenset({S.HELD, S.PAID, S.PARTLY_REFUNDED}),
 }
 
-#: The gateway's orderStatus values for an order whose money was captured.
-_DEPOSITED = frozenset({2, 8})
+#: The gateway's orderStatus values for an order whose money was captured (4: refunded,
+#: in part or in full; 8: captured in several parts).
+_DEPOSITED = frozenset({2, 4, 8})
 _HELD = 1
 _REVERSED = 3
 
@@ -95,6 +96,7 @@ def refund(
 
 def refresh(payment: Payment, *, operator: Any = None, source: str = Source.ADMIN) -> Payment:
     """Bring a payment up to date from the gateway (settling a pending operation first)."""
+    payment = Payment.objects.select_related("order").get(pk=payment.pk)
     if payment.pending_operation:
         payment, _ = settle_pending(payment, source=source)
         return payment
@@ -128,7 +130,7 @@ def _run(
         raise OperationNotAllowed("Give a reason: it is kept in the payment's history.")
     if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
         raise OperationNotAllowed("The amount must be a whole number of minor units.")
-    if transaction.get_connection().in_atomic_block:
+    if _in_transaction():
         raise RuntimeError("Back-office operations call the gateway: not inside a transaction.")
     claimed = _claim(payment, operation, amount, operator=operator, reason=reason)
     from checkout.gateway import get_client
@@ -190,6 +192,12 @@ def _run(
         return claimed
     payment, _ = _settle(claimed, after, source=Source.ADMIN, accepted=True)
     return payment
+
+
+def _in_transaction() -> bool:
+    """True inside a caller's atomic block (a test case's own wrapper does not count)."""
+    blocks = transaction.get_connection().atomic_blocks
+    return any(not getattr(block, "_from_testcase", False) for block in blocks)
 
 
 def _limit(payment: Payment, operation: str) -> int:
@@ -310,7 +318,8 @@ def _choose_call(payment: Payment, status: OrderStatus) -> Callable[[], Any]:
             expected_deposited_amount=amounts.deposited,
             payment=payment,
         )
-    hint = " Refund it instead." if gateway in _DEPOSITED else ""
+    refundable = gateway in _DEPOSITED and amounts.deposited > amounts.refunded
+    hint = " Refund it instead." if refundable else ""
     raise OperationNotAllowed(
         f"{payment}: the gateway reports {_state(status)}: cannot {operation}.{hint}"
     )

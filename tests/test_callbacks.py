@@ -290,7 +290,9 @@ class TestKeys:
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = (
             private.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
             .decode()
         )
         settings.CHECKOUT = {**settings.CHECKOUT, "CALLBACK_PUBLIC_KEY": pem}
@@ -361,7 +363,9 @@ def pay(base_url: str, card: CardData, *, amount: int = 1999, preauth: bool = Fa
     order = create_order(amount=amount, currency="EUR", description="Callback test")
     payment = start_payment(order, preauth=preauth)
     back = base_url + reverse("checkout:return")
-    payment, _result = submit_payment(payment, back_url=back, fail_url=back + "?failed=1", card=card)
+    payment, _result = submit_payment(
+        payment, back_url=back, fail_url=back + "?failed=1", card=card
+    )
     return payment
 
 
