@@ -6,6 +6,8 @@ from merchant_site.settings import CHECKOUT
 CHECKOUT = {**CHECKOUT, "SANDBOX_ALLOWED": True, "SITE_URL": "http://testserver"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sandbox callbacks are recorded but not sent unless a test asks for them.
+CHECKOUT_SANDBOX = {"CALLBACK_DELIVERY": "off"}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 

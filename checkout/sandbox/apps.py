@@ -1,3 +1,7 @@
+"""A faithful local copy of the JCC test gateway, for the demo and the tests."""
+
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -8,3 +12,22 @@ class SandboxConfig(AppConfig):
     label = "checkout_sandbox"
     verbose_name = "JCC sandbox gateway"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core.signals import request_started
+
+        # The callback sender starts with the first request a server process serves,
+        # so callbacks left in the outbox by an earlier process go out after a restart.
+        request_started.connect(_start_sender, dispatch_uid="checkout_sandbox_sender")
+
+
+def _start_sender(**kwargs: Any) -> None:
+    from checkout.sandbox import callbacks
+    from checkout.sandbox.conf import sandbox_settings
+
+    if sandbox_settings.CALLBACK_DELIVERY != "thread" or callbacks.worker_running():
+        return
+    from checkout.conf import sandbox_active
+
+    if sandbox_active():
+        callbacks.ensure_worker()

@@ -1,8 +1,24 @@
+"""The sandbox gateway's URLs. Mount it where the real gateway has ``/payment/``."""
+
 from django.urls import path
-from django.http import HttpResponse
+
+from checkout.sandbox import api, views
 
 app_name = "checkout_sandbox"
 
 urlpatterns = [
-    path("", lambda request: HttpResponse("JCC sandbox"), name="index"),
+    path("", views.index, name="index"),
+    path("rest/instantPayment.do", api.instant_payment, name="instant_payment"),
+    path("rest/getOrderStatusExtended.do", api.order_status, name="order_status"),
+    path("rest/deposit.do", api.deposit, name="deposit"),
+    path("rest/reverse.do", api.reverse_order, name="reverse"),
+    path("rest/refund.do", api.refund, name="refund"),
+    # The ACS page, where JCC's acsUrl points (its "white page").
+    path("rest/getwhitepageurl.do", views.acs, name="acs"),
+    path("acsRedirect.do", views.acs_redirect, name="acs_redirect"),
+    path("se/keys.do", api.keys, name="keys"),
+    path("sandbox/orders/", views.orders, name="orders"),
+    path("sandbox/orders/<uuid:order_id>/", views.order_detail, name="order"),
+    path("sandbox/callbacks/", views.callbacks, name="callbacks"),
+    path("sandbox/callback-key.pem", views.callback_public_key, name="callback_key"),
 ]

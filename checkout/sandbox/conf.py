@@ -1,0 +1,86 @@
+"""The sandbox's own settings: ``settings.CHECKOUT_SANDBOX`` merged over documented defaults.
+
+Read lazily through ``sandbox_settings`` and dropped on ``setting_changed`` so that
+``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, Any] = {
+    # How callbacks leave the persisted outbox: "thread" (a background thread of each
+    # server process polls the outbox), "sync" (sent right after the operation commits,
+    # inside the gateway request: handy in tests) or "off" (recorded, never sent).
+    "CALLBACK_DELIVERY": "thread",
+    # Seconds between two tries of a callback the merchant did not answer with HTTP 200.
+    "CALLBACK_RETRY_INTERVAL": 30,
+    # Tries in all before a callback is given up (the real gateway: 3 consecutive failures).
+    "CALLBACK_ATTEMPTS": 3,
+    # Seconds the sandbox waits for the merchant's callback endpoint to answer.
+    "CALLBACK_TIMEOUT": 10,
+    # Seconds a "delay" callback fault holds a callback back, and a "reorder" fault holds
+    # one back unless a later callback of the same order overtakes it first.
+    "CALLBACK_DELAY": 10,
+    # Seconds the delivery thread sleeps when the outbox has nothing due.
+    "POLL_INTERVAL": 1.0,
+    # Seconds the "latency" fault waits before the operation is carried out.
+    "FAULT_LATENCY": 3.0,
+    # Largest distance in seconds between a seToken's timestamp and the sandbox's clock.
+    "SETOKEN_MAX_AGE": 30 * 60,
+    # Size of the RSA key generated once for seToken and asymmetric callback checksums.
+    "KEY_BITS": 2048,
+    # Days the generated key is announced as valid by se/keys.do (a new one is made then).
+    "KEY_LIFETIME_DAYS": 365,
+    # Default lifetime of an unpaid order when the request has no sessionTimeoutSecs.
+    "SESSION_TIMEOUT": 20 * 60,
+}
+
+DELIVERY_MODES = ("thread", "sync", "off")
+
+
+class SandboxSettings:
+    """Lazy, merged view of ``settings.CHECKOUT_SANDBOX`` over ``DEFAULTS``."""
+
+    @cached_property
+    def _merged(self) -> dict[str, Any]:
+        user = getattr(settings, "CHECKOUT_SANDBOX", {}) or {}
+        if not isinstance(user, dict):
+            raise ImproperlyConfigured("settings.CHECKOUT_SANDBOX must be a dict.")
+        unknown = set(user) - set(DEFAULTS)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"Unknown CHECKOUT_SANDBOX keys: {', '.join(sorted(unknown))}."
+            )
+        merged = {**DEFAULTS, **user}
+        if merged["CALLBACK_DELIVERY"] not in DELIVERY_MODES:
+            raise ImproperlyConfigured(
+                "settings.CHECKOUT_SANDBOX['CALLBACK_DELIVERY'] must be one of "
+                + ", ".join(DELIVERY_MODES)
+                + "."
+            )
+        return merged
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown sandbox setting {name!r}.")
+        return self._merged[name]
+
+    def reload(self) -> None:
+        self.__dict__.pop("_merged", None)
+
+
+sandbox_settings = SandboxSettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CHECKOUT_SANDBOX":
+        sandbox_settings.reload()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,241 @@
+"""The sandbox's browser pages: the ACS (3-D Secure), acsRedirect.do and its own console."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from checkout.sandbox import crypto, processing
+from checkout.sandbox.api import sandbox_active
+from checkout.sandbox.callbacks import merchant_callback_url
+from checkout.sandbox.cards import ACTION_CODES, CARDS, ONE_TIME_CODE
+from checkout.sandbox.conf import sandbox_settings
+from checkout.sandbox.faults import MAGIC_AMOUNTS, MAGIC_CALLBACK_AMOUNTS
+from checkout.sandbox.models import (
+    CallbackDelivery,
+    CallbackFault,
+    Fault,
+    Merchant,
+    Order,
+)
+from checkout.sandbox.money import format_minor
+
+View = Callable[..., HttpResponse]
+
+
+def sandbox_page(view: View) -> View:
+    """404 unless the sandbox is active (mounted, and DEBUG or explicitly allowed)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not sandbox_active():
+            raise Http404("The sandbox gateway is not active.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _order_or_none(raw: str) -> Order | None:
+    try:
+        key = uuid.UUID(raw.strip())
+    except (ValueError, AttributeError):
+        return None
+    return Order.objects.select_related("merchant").filter(pk=key).first()
+
+
+def _message(request: HttpRequest, title: str, text: str, status: int) -> HttpResponse:
+    return render(
+        request, "checkout_sandbox/message.html", {"title": title, "text": text}, status=status
+    )
+
+
+def _acs_url(order: Order) -> str:
+    query = urlencode({"mdOrder": str(order.id), "threeDsServerTransId": order.three_ds_trans_id})
+    return f"{reverse('checkout_sandbox:acs')}?{query}"
+
+
+# --- 3-D Secure -------------------------------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@sandbox_page
+def acs_redirect(request: HttpRequest) -> HttpResponse:
+    """acsRedirect.do: send the shopper to the ACS, or straight back when nothing is left."""
+    order = _order_or_none(request.GET.get("orderId", ""))
+    if order is None:
+        return _message(request, "Unknown order", "No order with this orderId.", 404)
+    order = processing.expire_if_due(order)
+    if order.awaiting_3ds:
+        return HttpResponseRedirect(_acs_url(order))
+    return HttpResponseRedirect(processing.finish_url(order))
+
+
+@csrf_exempt  # the shop's auto-submitting form posts here from another site
+@never_cache
+@sensitive_post_parameters("otp")
+@require_http_methods(["GET", "POST"])
+@sandbox_page
+def acs(request: HttpRequest) -> HttpResponse:
+    """The issuer's ACS page: one-time code, or cancel; also takes PaReq/MD/TermUrl."""
+    md_order = request.GET.get("mdOrder", "")
+    posted_md = request.POST.get("MD", "")
+    if md_order and posted_md and posted_md != md_order:
+        return _message(request, "3-D Secure error", "MD does not match the order.", 400)
+    order = _order_or_none(md_order or posted_md)
+    if order is None:
+        return _message(request, "Unknown order", "No order with this identifier.", 404)
+    trans_id = request.GET.get("threeDsServerTransId") or request.POST.get(
+        "threeDsServerTransId", ""
+    )
+    if order.awaiting_3ds and trans_id != order.three_ds_trans_id:
+        return _message(request, "3-D Secure error", "Unknown 3-D Secure transaction.", 400)
+    action = request.POST.get("action", "")
+    if action in ("submit", "cancel") and order.awaiting_3ds:
+        if action == "cancel":
+            order = processing.finish_3ds(order, authenticated=False, action_code=341018)
+        elif request.POST.get("otp", "").strip() == ONE_TIME_CODE:
+            order = processing.finish_3ds(order, authenticated=True)
+        else:
+            order = processing.finish_3ds(order, authenticated=False, action_code=-2006)
+        return HttpResponseRedirect(processing.finish_url(order))
+    order = processing.start_acs(order)
+    if not order.awaiting_3ds:
+        return HttpResponseRedirect(processing.finish_url(order))
+    return render(
+        request,
+        "checkout_sandbox/acs.html",
+        {
+            "order": order,
+            "amount": format_minor(order.amount, order.currency),
+            "action_url": _acs_url(order),
+            "one_time_code": ONE_TIME_CODE,
+        },
+    )
+
+
+# --- the console ------------------------------------------------------------------------------
+
+
+class MerchantForm(forms.ModelForm):
+    """The sandbox merchant's callback and fault switches."""
+
+    callback_url = forms.URLField(
+        required=False,
+        max_length=512,
+        assume_scheme="https",
+        help_text="Blank: the shop's checkout callback URL, when the shop has one.",
+    )
+
+    class Meta:
+        model = Merchant
+        fields = [
+            "callbacks_enabled",
+            "callback_url",
+            "callback_method",
+            "callback_signing",
+            "callback_secret",
+            "callback_extra_params",
+            "fault",
+            "fault_endpoints",
+            "fault_remaining",
+            "callback_fault",
+        ]
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@sandbox_page
+def index(request: HttpRequest) -> HttpResponse:
+    """The card table, the fault switches and what the sandbox did lately."""
+    merchant = Merchant.objects.default()
+    form = MerchantForm(request.POST or None, instance=merchant)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Sandbox merchant saved.")
+        return redirect("checkout_sandbox:index")
+    base = request.build_absolute_uri(reverse("checkout_sandbox:index"))
+    return render(
+        request,
+        "checkout_sandbox/index.html",
+        {
+            "form": form,
+            "merchant": merchant,
+            "callback_url": merchant_callback_url(merchant),
+            "cards": CARDS,
+            "action_codes": ACTION_CODES,
+            "one_time_code": ONE_TIME_CODE,
+            "magic_amounts": [
+                (amount, Fault(fault).label) for amount, fault in MAGIC_AMOUNTS.items()
+            ],
+            "magic_callback_amounts": [
+                (amount, CallbackFault(fault).label)
+                for amount, fault in MAGIC_CALLBACK_AMOUNTS.items()
+            ],
+            "base_url": base,
+            "delivery_mode": sandbox_settings.CALLBACK_DELIVERY,
+            "orders": Order.objects.select_related("merchant")[:20],
+            "deliveries": CallbackDelivery.objects.select_related("order")[:20],
+        },
+    )
+
+
+@never_cache
+@sandbox_page
+def orders(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "checkout_sandbox/orders.html",
+        {"orders": Order.objects.select_related("merchant")[:200]},
+    )
+
+
+@never_cache
+@sandbox_page
+def order_detail(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
+    order = get_object_or_404(Order.objects.select_related("merchant"), pk=order_id)
+    order = processing.expire_if_due(order)
+    return render(
+        request,
+        "checkout_sandbox/order.html",
+        {
+            "order": order,
+            "amount": format_minor(order.amount, order.currency),
+            "operations": order.operations.all(),
+            "deliveries": order.deliveries.prefetch_related("attempt_log"),
+        },
+    )
+
+
+@never_cache
+@sandbox_page
+def callbacks(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "checkout_sandbox/callbacks.html",
+        {
+            "deliveries": CallbackDelivery.objects.select_related("order").prefetch_related(
+                "attempt_log"
+            )[:200],
+            "delivery_mode": sandbox_settings.CALLBACK_DELIVERY,
+        },
+    )
+
+
+@sandbox_page
+def callback_public_key(request: HttpRequest) -> HttpResponse:
+    """The PEM public key that verifies asymmetric callback checksums."""
+    return HttpResponse(crypto.current_key().public_pem, content_type="application/x-pem-file")
