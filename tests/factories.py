@@ -81,3 +81,17 @@ class OperatorFactory(factory.django.DjangoModelFactory):
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
             )
         self.save()
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    """A product of the demo shop."""
+
+    class Meta:
+        model = "shop.Product"
+
+    slug = factory.Sequence(lambda n: f"product-{n}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    description = "Made in Cyprus."
+    price = 1450
+    currency = "EUR"
+    image = "shop/img/halloumi.svg"

@@ -1,0 +1,117 @@
+"""Card-testing defence: a cap on payment attempts per client address and per order.
+
+Counters live in Django's cache, one per address and one per order, each in a fixed
+window that starts with the first attempt. With several web hosts the cache must be
+shared (Redis through ``CACHE_URL``), or each host counts on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+
+from django.core.cache import cache
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from checkout.conf import checkout_settings
+from checkout.models import Order
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "checkout:attempts"
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The shopper's address: REMOTE_ADDR, or the header a trusted proxy sets.
+
+    ``CLIENT_IP_HEADER`` names that header ("X-Forwarded-For", "X-Real-IP" or the META
+    key "HTTP_X_FORWARDED_FOR"). A proxy appends the address it saw to X-Forwarded-For,
+    so the last entry is the one it vouches for; earlier ones are whatever the client
+    sent. Only set it when every request really passes through that proxy, otherwise
+    anyone can choose their own address.
+    """
+    header = checkout_settings.CLIENT_IP_HEADER
+    candidate = ""
+    if header:
+        meta_key = header.upper().replace("-", "_")
+        if meta_key != "REMOTE_ADDR" and not meta_key.startswith("HTTP_"):
+            meta_key = "HTTP_" + meta_key
+        candidate = str(request.META.get(meta_key, "")).split(",")[-1].strip()
+    for value in (candidate, str(request.META.get("REMOTE_ADDR", ""))):
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            continue
+    return ""
+
+
+def _address_key(address: str) -> str:
+    if not address:
+        # No usable address at all: such requests share one counter rather than none.
+        return "unknown"
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        # One IPv6 subscriber usually holds a whole /64: count the network, not the host.
+        address = str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    # Hashed so that the cache holds no readable client addresses.
+    return hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
+def _count(key: str, window: int) -> int:
+    cache.add(key, 0, timeout=window)
+    try:
+        return int(cache.incr(key))
+    except ValueError:
+        # The counter expired between add() and incr(): this attempt opens a new window.
+        cache.set(key, 1, timeout=window)
+        return 1
+
+
+def check_payment_attempt(request: HttpRequest, order: Order) -> str | None:
+    """Count one payment attempt; a polite message for the shopper when over a limit.
+
+    Call it just before the gateway would be asked to pay. ``None`` means go ahead; a
+    message means do not call the gateway and show it instead. Limits come from
+    ``RATE_LIMITS``: ``per_ip`` and ``per_order`` attempts within ``window`` seconds
+    (0 switches a limit off).
+    """
+    limits = checkout_settings.RATE_LIMITS
+    window = max(int(limits["window"]), 1)
+    counters = (
+        ("ip", _address_key(client_ip(request)), int(limits["per_ip"])),
+        ("order", str(order.pk), int(limits["per_order"])),
+    )
+    over = []
+    for kind, ident, limit in counters:
+        if limit <= 0:
+            continue
+        try:
+            count = _count(f"{KEY_PREFIX}:{kind}:{ident}", window)
+        except Exception:
+            # A cache outage must not stop every sale; the gateway has its own attempt
+            # limits behind this one. Loud in the log, so that it gets fixed.
+            logger.exception("payment attempt limit not checked: the cache is unavailable")
+            return None
+        if count > limit:
+            over.append(kind)
+    if not over:
+        return None
+    logger.warning(
+        "order %s: payment attempt refused, %s limit reached", order.public_id, "+".join(over)
+    )
+    minutes = max(1, -(-window // 60))
+    return (
+        ngettext(
+            "There have been too many payment attempts. For your security, please wait "
+            "%(minutes)d minute before you try again.",
+            "There have been too many payment attempts. For your security, please wait "
+            "%(minutes)d minutes before you try again.",
+            minutes,
+        )
+        % {"minutes": minutes}
+        + " "
+        + _("No money was taken.")
+    )
