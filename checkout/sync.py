@@ -126,10 +126,12 @@ def unfulfilled(options: Options, now: datetime | None = None) -> QuerySet[Payme
     payments = Payment.objects.filter(
         status__in=FULFILMENT_STATUSES, order__fulfilled_at__isnull=True
     )
+    cutoff = now - options.older_than
     if options.orders:
-        return payments.filter(_order_filter(options.orders)).order_by("pk")
+        payments = payments.filter(_order_filter(options.orders))
+        cutoff = now
     # Only once the first order_paid (sent on commit) had its chance.
-    return payments.filter(settled_at__lte=now - options.older_than).order_by("pk")
+    return payments.filter(settled_at__lte=cutoff).order_by("pk")
 
 
 # --- leases ---------------------------------------------------------------------------
@@ -225,12 +227,15 @@ def _in_worker(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def run(options: Options, progress: Callable[[str], None] = lambda line: None) -> Summary:
     """One reconciliation pass; ``progress`` receives a line per item."""
     summary = Summary()
+    # One reference time: what this run settles itself (and announces on commit) is not
+    # re-announced by the same run.
+    started = timezone.now()
 
     def say(line: str) -> None:
         summary.lines.append(line)
         progress(line)
 
-    pks = list(candidates(options).values_list("pk", flat=True))
+    pks = list(candidates(options, started).values_list("pk", flat=True))
     total = len(pks)
     say(f"{total} payment(s) to check" + (" (dry run)" if options.dry_run else ""))
     position = 0
@@ -247,8 +252,8 @@ def run(options: Options, progress: Callable[[str], None] = lambda line: None) -
     if summary.skipped:
         say(f"{summary.skipped} payment(s) skipped: another run holds them")
     if not options.dry_run:
-        summary.notifications = _retry_notifications(options, say)
-    summary.resent = _resend_order_paid(options, say)
+        summary.notifications = _retry_notifications(options, say, started)
+    summary.resent = _resend_order_paid(options, say, started)
     if options.report:
         summary.report = report(send=not options.dry_run)
         if summary.report:
@@ -289,9 +294,9 @@ def _settle_all(pks: list[int], options: Options) -> Iterator[tuple[str, bool, b
             yield future.result()
 
 
-def _retry_notifications(options: Options, say: Callable[[str], None]) -> int:
+def _retry_notifications(options: Options, say: Callable[[str], None], now: datetime) -> int:
     """Deliveries that failed before a payment could be linked (key missing, crash)."""
-    cutoff = timezone.now() - options.older_than
+    cutoff = now - options.older_than
     pending = (
         Notification.objects.filter(
             processed_at__isnull=True,
@@ -315,8 +320,8 @@ def _retry_notifications(options: Options, say: Callable[[str], None]) -> int:
     return count
 
 
-def _resend_order_paid(options: Options, say: Callable[[str], None]) -> int:
-    pks = list(unfulfilled(options).values_list("pk", flat=True))
+def _resend_order_paid(options: Options, say: Callable[[str], None], now: datetime) -> int:
+    pks = list(unfulfilled(options, now).values_list("pk", flat=True))
     if options.dry_run:
         for payment in Payment.objects.filter(pk__in=pks):
             say(f"{_describe(payment)}: order not fulfilled: would re-send order_paid")
