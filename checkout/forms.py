@@ -149,6 +149,8 @@ class CardForm(forms.Form):
                 data.pop(name, None)
             return data
         if "se_token" in self.errors:
+            for name in ("pan", "cvc"):
+                data.pop(name, None)
             return data
         pan = re.sub(r"[\s-]", "", data.get("pan", ""))
         if not pan:

@@ -359,7 +359,7 @@ def submit_payment(
     """
     from checkout.gateway import get_client
 
-    if transaction.get_connection().in_atomic_block:
+    if _in_transaction():
         raise RuntimeError("instantPayment.do must not run inside a database transaction.")
     order = payment.order
     try:
@@ -442,6 +442,12 @@ def submit_payment(
             expect={S.PROCESSING},
         )
     return payment, result
+
+
+def _in_transaction() -> bool:
+    """True inside an atomic block of the caller's (a test case's own wrapper does not count)."""
+    blocks = transaction.get_connection().atomic_blocks
+    return any(not getattr(block, "_from_testcase", False) for block in blocks)
 
 
 def masked_pan(value: str) -> str:
@@ -579,13 +585,13 @@ def refresh_payment(payment: Payment, *, source: str, operator: Any = None) -> t
     """Ask the gateway where ``payment`` stands and apply the answer.
 
     Runs the query outside any transaction (by gateway order id, else by order number).
-    An order the gateway never heard of settles an attempt whose instantPayment call is
-    over as FAILED. Raises GatewayUnavailable when the gateway cannot be reached, and
-    GatewayRefused for any other refusal.
+    An order the gateway still does not know well after the attempt began (see
+    UNKNOWN_ORDER_GRACE) settles the attempt as FAILED. Raises GatewayUnavailable when
+    the gateway cannot be reached, and GatewayRefused for any other refusal.
     """
     from checkout.gateway import get_client
 
-    if transaction.get_connection().in_atomic_block:
+    if _in_transaction():
         raise RuntimeError("getOrderStatusExtended.do must not run inside a transaction.")
     client = get_client()
     try:
@@ -597,9 +603,7 @@ def refresh_payment(payment: Payment, *, source: str, operator: Any = None) -> t
         if err.code != UNKNOWN_ORDER or payment.gateway_order_id:
             raise
         payment.refresh_from_db(fields=["status", "gateway_order_id"])
-        if payment.status == S.OUTCOME_UNKNOWN or (
-            payment.status == S.PROCESSING and _call_is_over(payment)
-        ):
+        if payment.status in (S.PROCESSING, S.OUTCOME_UNKNOWN) and _call_is_over(payment):
             return transition(
                 payment,
                 S.FAILED,
@@ -617,7 +621,17 @@ UNKNOWN_ORDER = 6
 
 
 def _call_is_over(payment: Payment) -> bool:
-    """True once the instantPayment call that claimed ``payment`` must have ended."""
+    """True once an instantPayment call for ``payment`` can no longer create an order.
+
+    A request we gave up on may still be queued at the gateway and be carried out after
+    our timeout, so "unknown order" is believed only well after the call began.
+    """
     timeouts = checkout_settings.TIMEOUTS
-    budget = float(timeouts["connect"]) + float(timeouts["read"]) + 5
-    return payment.created_at + timedelta(seconds=budget) < timezone.now()
+    budget = float(timeouts["connect"]) + 2 * float(timeouts["read"])
+    grace = timedelta(seconds=max(UNKNOWN_ORDER_GRACE, budget))
+    return payment.created_at + grace < timezone.now()
+
+
+#: Least time in seconds between claiming an attempt and believing that it never
+#: reached the gateway.
+UNKNOWN_ORDER_GRACE = 120

@@ -7,8 +7,6 @@ each page settles a payment with a status query before showing it.
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import logging
 import re
 from typing import Any
@@ -37,6 +35,7 @@ from checkout.models import (
     PaymentStatus,
     Source,
 )
+from checkout.ratelimit import check_payment_attempt, client_ip
 from checkout.services import refresh_payment, start_payment, submit_payment
 from checkout.setoken import build_setoken, current_public_key
 
@@ -54,24 +53,6 @@ _PENDING = frozenset({S.PROCESSING, S.OUTCOME_UNKNOWN})
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The shopper's address: REMOTE_ADDR, or the trusted proxy's header if configured."""
-    header = checkout_settings.CLIENT_IP_HEADER
-    candidate = ""
-    if header:
-        meta_key = header if header.startswith("HTTP_") else header.upper().replace("-", "_")
-        if not meta_key.startswith("HTTP_"):
-            meta_key = "HTTP_" + meta_key
-        # A proxy appends the address it saw: the last entry is the one it vouches for.
-        candidate = request.META.get(meta_key, "").split(",")[-1].strip()
-    for value in (candidate, request.META.get("REMOTE_ADDR", "")):
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            continue
-    return ""
 
 
 def _order_or_404(request: HttpRequest, public_id: Any) -> Order:
@@ -137,28 +118,6 @@ def _throttled_refresh(payment: Payment, *, source: str) -> tuple[Payment, bool]
     return payment, True
 
 
-def _rate_limited(request: HttpRequest, order: Order) -> bool:
-    """Count a payment attempt; True when the address or the order has too many."""
-    limits = checkout_settings.RATE_LIMITS
-    window = int(limits["window"])
-    ip_hash = hashlib.sha256(client_ip(request).encode()).hexdigest()[:24]
-    over = False
-    for key, limit in (
-        (f"checkout:attempts:ip:{ip_hash}", int(limits["per_ip"])),
-        (f"checkout:attempts:order:{order.pk}", int(limits["per_order"])),
-    ):
-        if not limit:
-            continue
-        cache.add(key, 0, timeout=window)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add() and incr()
-            cache.set(key, 1, timeout=window)
-            count = 1
-        over = over or count > limit
-    return over
-
-
 def _blocking_payment(order: Order) -> Payment | None:
     """The attempt that stops a new one from starting (secured, active or under review)."""
     for payment in order.payments.all():
@@ -201,14 +160,9 @@ def card(request: HttpRequest, order_id: Any) -> HttpResponse:
     form = CardForm(request.POST)
     if not form.is_valid():
         return _render_card(request, order, form)
-    if _rate_limited(request, order):
-        return _error(
-            request,
-            429,
-            _("Too many attempts"),
-            _("Please wait a few minutes before you try to pay again."),
-            order=order,
-        )
+    refusal = check_payment_attempt(request, order)
+    if refusal:
+        return _error(request, 429, _("Too many attempts"), refusal, order=order)
     return _pay(request, order, form)
 
 
@@ -230,6 +184,8 @@ def _render_card(request: HttpRequest, order: Order, form: CardForm) -> HttpResp
 @sensitive_variables()
 def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
     data = form.cleaned_data
+    # A misconfigured gateway fails here, before an attempt is claimed for nothing.
+    get_client()
     se_token = data.get("se_token") or None
     card = None
     if se_token is None:
