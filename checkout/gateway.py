@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import requests
 from django.core.signals import setting_changed
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
@@ -35,6 +36,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"django-jcc-checkout/{checkout.__version__}"
+
+#: Errors raised before anything is sent (a misconfigured URL).
+_UNSENDABLE = (
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.URLRequired,
+)
 
 #: HTTP statuses that show the gateway did not process the request at all.
 _NOT_PROCESSED_STATUSES = frozenset({401, 403, 404, 405, 429})
@@ -74,6 +83,7 @@ class CardData:
     expiry: str
     cardholder_name: str = ""
 
+    @sensitive_variables()
     def __post_init__(self) -> None:
         pan = "".join(self.pan.split()).replace("-", "")
         object.__setattr__(self, "pan", pan)
@@ -435,6 +445,20 @@ def _connect_failure(err: requests.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError | ConnectTimeoutError | Urllib3SSLError)
 
 
+def _classify(err: requests.RequestException) -> _Failure:
+    """Map a transport exception onto what it means for the money."""
+    name = type(err).__name__
+    if isinstance(err, requests.ConnectionError):
+        if _connect_failure(err):
+            return _Failure(f"could not connect ({name})", reached=False, retryable=True)
+        return _Failure(f"connection lost after sending ({name})", reached=True, retryable=True)
+    if isinstance(err, requests.Timeout):
+        return _Failure("no answer within the read timeout", reached=True, retryable=False)
+    if isinstance(err, _UNSENDABLE):
+        return _Failure(f"request not sent ({name})", reached=False, retryable=False)
+    return _Failure(f"transport error ({name})", reached=True, retryable=False)
+
+
 class GatewayClient:
     """Talks to one gateway with one merchant's credentials over one HTTP session."""
 
@@ -486,6 +510,8 @@ class GatewayClient:
 
     # --- calls ----------------------------------------------------------------------------
 
+    # Error reports must not show the card data or the password held in locals.
+    @sensitive_variables()
     def instant_payment(
         self,
         *,
@@ -602,6 +628,7 @@ class GatewayClient:
         data = self._call(method, params, money=True, payment=payment)
         return OperationResult(error_message=_error_text(data), error_code=0)
 
+    @sensitive_variables()
     def _call(
         self,
         operation: str,
@@ -635,6 +662,7 @@ class GatewayClient:
                 raise GatewayUnavailable(message, operation=operation) from failure
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @sensitive_variables()
     def _exchange(
         self,
         operation: str,
@@ -655,24 +683,10 @@ class GatewayClient:
                     verify=True,
                     allow_redirects=False,
                 )
-            except requests.ConnectionError as err:
-                if _connect_failure(err):
-                    raise _Failure(
-                        f"could not connect ({type(err).__name__})", reached=False, retryable=True
-                    ) from err
-                raise _Failure(
-                    f"connection lost after sending ({type(err).__name__})",
-                    reached=True,
-                    retryable=True,
-                ) from err
-            except requests.Timeout as err:
-                raise _Failure(
-                    "no answer within the read timeout", reached=True, retryable=False
-                ) from err
             except requests.RequestException as err:
-                raise _Failure(
-                    f"transport error ({type(err).__name__})", reached=True, retryable=False
-                ) from err
+                # Not chained: the frames below session.request() hold the encoded body
+                # (card data, password) in their locals, and error reports print them.
+                raise _classify(err) from None
             log["http_status"] = response.status_code
             if response.status_code != 200:
                 clean = (
@@ -713,6 +727,7 @@ class GatewayClient:
             log["duration_ms"] = int((time.monotonic() - started) * 1000)
             self._record(operation, url, body, payment, log)
 
+    @sensitive_variables()
     def _record(
         self,
         operation: str,

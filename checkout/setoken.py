@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.core.cache import cache
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from checkout.exceptions import GatewayError
 
@@ -63,6 +64,7 @@ def _timestamp(now: datetime | None) -> str:
     return timezone.localtime(moment).replace(microsecond=0).isoformat()
 
 
+@sensitive_variables()
 def setoken_plaintext(
     card: CardData,
     *,
@@ -89,6 +91,7 @@ def setoken_plaintext(
     return "/".join(fields)
 
 
+@sensitive_variables()
 def build_setoken(
     card: CardData,
     public_key_pem: str,

@@ -8,6 +8,7 @@ import json
 import logging
 import pickle
 import ssl
+import sys
 import tempfile
 from pathlib import Path
 
@@ -837,3 +838,29 @@ def test_get_client_without_credentials_is_improperly_configured():
         pytest.raises(ImproperlyConfigured, match="GATEWAY_URL"),
     ):
         get_client()
+
+
+def error_report_of_a_payment(client: GatewayClient) -> str:
+    """Django's error report (text and HTML) for a failed payment call."""
+    from django.views.debug import ExceptionReporter
+
+    try:
+        pay(client)
+    except Exception:
+        reporter = ExceptionReporter(None, *sys.exc_info())
+        # The raw values too: the HTML wraps long values, which could split a number.
+        shown = [
+            repr(value) for frame in reporter.get_traceback_frames() for _, value in frame["vars"]
+        ]
+        return reporter.get_traceback_html() + "\n".join(shown)
+    pytest.fail("no exception")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("answer", [drop, lambda: reply({"errorCode": 5, "error": "Denied"})])
+def test_error_reports_do_not_show_card_data(gw, client, answer):
+    gw.on("rest/instantPayment.do", answer())
+    text = error_report_of_a_payment(client)
+    assert "instant_payment" in text
+    for secret in (PAN, CVC, PASSWORD):
+        assert secret not in text

@@ -244,3 +244,24 @@ def test_default_client_is_the_configured_one(gw, private_key):
     )
     with override_settings(CHECKOUT={"GATEWAY_URL": gw.base_url, "USERNAME": "u", "PASSWORD": "p"}):
         assert current_public_key() == pem_of(private_key)
+
+
+def test_error_reports_do_not_show_card_data(private_key):
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    def failing_build() -> str:
+        small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        try:
+            build_setoken(card(cardholder_name="A" * 45), pem_of(small))
+        except ValueError:
+            reporter = ExceptionReporter(None, *sys.exc_info())
+            frames = reporter.get_traceback_frames()
+            shown = [repr(value) for frame in frames for _, value in frame["vars"]]
+            return reporter.get_traceback_html() + "\n".join(shown)
+        return ""
+
+    text = failing_build()
+    assert "build_setoken" in text
+    assert PAN not in text
