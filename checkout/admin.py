@@ -399,7 +399,8 @@ def _payment_search(term: str) -> Q | None:
         return Q(masked_pan__endswith=term)
     public = _uuid(term)
     if public is not None:
-        return Q(public_id=public) | Q(order__public_id=public)
+        # Gateway order ids are UUIDs too.
+        return Q(public_id=public) | Q(order__public_id=public) | Q(gateway_order_id=term)
     return None
 
 
@@ -657,7 +658,12 @@ class OrderAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
             return queryset.filter(payments__masked_pan__endswith=term).distinct(), False
         public = _uuid(term)
         if public is not None:
-            return queryset.filter(Q(public_id=public) | Q(payments__public_id=public)), False
+            matches = (
+                Q(public_id=public)
+                | Q(payments__public_id=public)
+                | Q(payments__gateway_order_id=term)
+            )
+            return queryset.filter(matches).distinct(), False
         return super().get_search_results(request, queryset, search_term)
 
     def payments_for(self, queryset: QuerySet[Any], operation: str) -> list[Payment]:
