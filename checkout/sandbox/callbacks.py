@@ -99,6 +99,9 @@ def enqueue(order: Order, operation: str, *, success: bool) -> None:
     state = CallbackDelivery.State.PENDING if url else CallbackDelivery.State.NO_URL
     if fault == CallbackFault.NEVER:
         state = CallbackDelivery.State.SUPPRESSED
+    if fault == CallbackFault.REORDER and order.deliveries.filter(overtake=True).exists():
+        # One callback is held back already: this one overtakes it and then lets it go.
+        fault = ""
     held_back = fault in (CallbackFault.DELAY, CallbackFault.REORDER)
     row = CallbackDelivery(
         merchant=merchant,

@@ -14,9 +14,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from checkout.sandbox import crypto, processing
 from checkout.sandbox.api import sandbox_active
@@ -37,8 +37,13 @@ View = Callable[..., HttpResponse]
 
 
 def sandbox_page(view: View) -> View:
-    """404 unless the sandbox is active (mounted, and DEBUG or explicitly allowed)."""
+    """404 unless the sandbox is active (mounted, and DEBUG or explicitly allowed).
 
+    The check comes before the CSRF check, so that an inactive sandbox answers 404 to
+    everything: views with forms of their own apply ``csrf_protect`` inside this.
+    """
+
+    @csrf_exempt
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not sandbox_active():
@@ -71,8 +76,8 @@ def _acs_url(order: Order) -> str:
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
 @sandbox_page
+@require_http_methods(["GET", "POST"])
 def acs_redirect(request: HttpRequest) -> HttpResponse:
     """acsRedirect.do: send the shopper to the ACS, or straight back when nothing is left."""
     order = _order_or_none(request.GET.get("orderId", ""))
@@ -84,11 +89,11 @@ def acs_redirect(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(processing.finish_url(order))
 
 
-@csrf_exempt  # the shop's auto-submitting form posts here from another site
+# Not CSRF-protected: the shop's auto-submitting form posts here from another site.
 @never_cache
+@sandbox_page
 @sensitive_post_parameters("otp")
 @require_http_methods(["GET", "POST"])
-@sandbox_page
 def acs(request: HttpRequest) -> HttpResponse:
     """The issuer's ACS page: one-time code, or cancel; also takes PaReq/MD/TermUrl."""
     md_order = request.GET.get("mdOrder", "")
@@ -157,8 +162,9 @@ class MerchantForm(forms.ModelForm):
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
 @sandbox_page
+@require_http_methods(["GET", "POST"])
+@csrf_protect
 def index(request: HttpRequest) -> HttpResponse:
     """The card table, the fault switches and what the sandbox did lately."""
     merchant = Merchant.objects.default()
@@ -195,6 +201,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @sandbox_page
+@require_GET
 def orders(request: HttpRequest) -> HttpResponse:
     return render(
         request,
@@ -205,6 +212,7 @@ def orders(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @sandbox_page
+@require_GET
 def order_detail(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
     order = get_object_or_404(Order.objects.select_related("merchant"), pk=order_id)
     order = processing.expire_if_due(order)
@@ -222,6 +230,7 @@ def order_detail(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
 
 @never_cache
 @sandbox_page
+@require_GET
 def callbacks(request: HttpRequest) -> HttpResponse:
     return render(
         request,
@@ -236,6 +245,7 @@ def callbacks(request: HttpRequest) -> HttpResponse:
 
 
 @sandbox_page
+@require_GET
 def callback_public_key(request: HttpRequest) -> HttpResponse:
     """The PEM public key that verifies asymmetric callback checksums."""
     return HttpResponse(crypto.current_key().public_pem, content_type="application/x-pem-file")
