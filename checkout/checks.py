@@ -47,7 +47,17 @@ def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[check
                 id="checkout.W002",
             )
         )
-    if not secrets and not checkout_settings.CALLBACK_PUBLIC_KEY:
+    if not secrets and not checkout_settings.CALLBACK_PUBLIC_KEY and sandbox_active():
+        messages.append(
+            checks.Warning(
+                "No callback key is configured: while the sandbox is active, callback "
+                "notifications are accepted without a checksum.",
+                hint="Set CHECKOUT['CALLBACK_SECRETS'] (JCC_CALLBACK_SECRET) or "
+                "CHECKOUT['CALLBACK_PUBLIC_KEY'] (JCC_CALLBACK_PUBLIC_KEY) before going live.",
+                id="checkout.W006",
+            )
+        )
+    elif not secrets and not checkout_settings.CALLBACK_PUBLIC_KEY:
         messages.append(
             checks.Warning(
                 "No callback key is configured: callback notifications will be refused.",

@@ -82,3 +82,12 @@ def test_registered_with_djangos_check_framework():
     with override_settings(DEBUG=False, CHECKOUT={**REAL, "CALLBACK_SECRETS": []}):
         found = {m.id for m in checks.run_checks(tags=[checks.Tags.security])}
     assert "checkout.W003" in found
+
+
+def test_w006_no_callback_key_while_the_sandbox_is_active():
+    # An explicit gateway URL, so the sandbox's own key is not used as a fallback.
+    keyless = {**REAL, "CALLBACK_SECRETS": [], "SANDBOX_ALLOWED": True, "SITE_URL": "http://x"}
+    found = ids(DEBUG=True, CHECKOUT=keyless)
+    assert "checkout.W006" in found and "checkout.W003" not in found
+    assert "checkout.W006" not in ids(DEBUG=True, CHECKOUT={**keyless, "CALLBACK_SECRETS": ["s"]})
+    assert "checkout.W006" not in ids(DEBUG=False, CHECKOUT={**REAL, "CALLBACK_SECRETS": []})
