@@ -536,3 +536,61 @@ class TestSandboxDeliveries:
         assert row.params["sign_alias"]
         assert row.valid is True and row.processed_at is not None
         assert row.payment == payment
+
+
+@pytest.mark.django_db
+def test_payment_with_a_back_office_operation_in_flight_is_left_to_it(http, keys):
+    """The capture/refund in flight settles the payment and names its operator."""
+    payment = PaymentFactory(
+        status=S.PAID,
+        gateway_order_id="g-1",
+        captured_amount=1999,
+        pending_operation="refund",
+        pending_amount=500,
+    )
+    response = http.get(URL, signed(notification_params(payment, "refunded")))
+    assert response.status_code == 200
+    row = Notification.objects.get()
+    assert row.processed_at is not None and row.payment == payment
+    assert "pending refund" in row.error
+    assert not StatusChange.objects.exists()
+    from checkout.models import Exchange
+
+    assert not Exchange.objects.exists()
+
+
+@pytest.mark.django_db
+def test_verified_row_reprocessed_after_its_key_was_retired(keys, settings):
+    from checkout.callbacks import handle
+
+    row = NotificationFactory(
+        params=signed({"orderNumber": "NOT-OURS", "operation": "deposited"}), valid=True
+    )
+    settings.CHECKOUT = {**settings.CHECKOUT, "CALLBACK_SECRETS": ["the-new-key"]}
+    assert handle(row).status == 200
+    row.refresh_from_db()
+    assert row.valid is True and row.error == "unknown order"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_failure_while_applying_answers_503_and_keeps_the_error(http, live, monkeypatch):
+    from checkout import services
+
+    payment = pay(live, THREEDS_CARD)
+    finish_3ds_at_the_bank(payment)
+    params = signed(notification_params(payment))
+
+    def database_down(*args, **kwargs):
+        raise OperationalError("could not connect to server")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "apply_order_status", database_down)
+        assert http.get(URL, params).status_code == 503
+    row = Notification.objects.get()
+    assert row.processed_at is None
+    assert "could not connect to server" in row.error
+    payment.refresh_from_db()
+    assert payment.status == S.AWAITING_3DS
+    assert http.get(URL, params).status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == S.PAID
