@@ -1,5 +1,9 @@
 """Test settings: the demo's, with the sandbox allowed and fast password hashing."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from merchant_site.settings import *  # noqa: F403
 from merchant_site.settings import CHECKOUT
 
@@ -11,7 +15,11 @@ CHECKOUT_SANDBOX = {"CALLBACK_DELIVERY": "off"}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 
+# One test database per test process, so that runs side by side never share one.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared memory: the live server's threads then get connections of their
     # own, and SQLite's locking (WAL, immediate transactions) behaves as in the demo.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+    _test_db = Path(tempfile.gettempdir()) / f"checkout-test-{os.getpid()}.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}  # noqa: F405
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_checkout_{os.getpid()}"}  # noqa: F405
