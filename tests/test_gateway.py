@@ -873,3 +873,19 @@ def test_error_reports_do_not_show_card_data(gw, client, answer):
     assert "instant_payment" in text
     assert PAN not in text and PASSWORD not in text
     assert not cvc_shown(text)
+
+
+@pytest.mark.django_db
+def test_status_query_retries_overload_answers(gw, client):
+    gw.on(
+        "rest/getOrderStatusExtended.do",
+        reply("", status=429),
+        reply("", status=503),
+        example("getOrderStatusExtended-deposited.json"),
+    )
+    assert client.order_status(order_id=ORDER_ID).order_number == "7005"
+    assert [e.http_status for e in Exchange.objects.order_by("pk")] == [429, 503, 200]
+
+
+def test_client_repr_hides_the_password(client):
+    assert PASSWORD not in repr(client) and "merchant-api" in repr(client)
