@@ -7,11 +7,16 @@ from Playwright's own download. Without it the tests are skipped with a hint, ex
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.browser.sweep import LogCapture
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -80,9 +85,64 @@ def page(context):
     return context.new_page()
 
 
-def screenshot(page, name: str) -> Path:
-    """Save a full-page screenshot under artifacts/screenshots/ (kept by CI, not committed)."""
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot under artifacts/screenshots/ (a test artifact, not committed)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request as the shop's server received it, body bytes included."""
+
+    method: str
+    path: str
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("latin-1")
+
+
+@pytest.fixture
+def server_requests(live_server) -> Iterator[list[Received]]:
+    """Every request that reaches the live server during the test, recorded at the WSGI layer.
+
+    The body is read off the socket before Django sees it and handed on unchanged, so
+    this is exactly what arrived: no browser-side view, no parsing in between.
+    """
+    httpd = live_server.thread.httpd
+    application = httpd.get_app()
+    received: list[Received] = []
+
+    def recording(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        received.append(Received(environ["REQUEST_METHOD"], environ["PATH_INFO"], body))
+        return application(environ, start_response)
+
+    httpd.set_app(recording)
+    try:
+        yield received
+    finally:
+        httpd.set_app(application)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[list[str]]:
+    """The text of every log record of the project and Django during the test, any level."""
+    handler = LogCapture()
+    loggers = [logging.getLogger(name) for name in ("checkout", "merchant_site", "django")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
