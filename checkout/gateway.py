@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -438,11 +439,29 @@ class _Failure(Exception):
 
 def _connect_failure(err: requests.ConnectionError) -> bool:
     """True when the connection was never established, so nothing was sent."""
-    if isinstance(err, requests.ConnectTimeout | requests.exceptions.SSLError):
+    if isinstance(err, requests.ConnectTimeout):
         return True
     reason: Any = err.args[0] if err.args else None
     reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the cause
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError | Urllib3SSLError)
+    if isinstance(reason, NewConnectionError | ConnectTimeoutError):
+        return True
+    # An SSL error may also break a connection mid-answer; only a refused certificate
+    # proves that the handshake, and so the request, never happened.
+    return isinstance(reason, Urllib3SSLError) and _caused_by(reason, ssl.SSLCertVerificationError)
+
+
+def _caused_by(err: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    todo: list[Any] = [err]
+    while todo:
+        current = todo.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        todo.extend([current.__cause__, current.__context__, *current.args])
+    return False
 
 
 def _classify(err: requests.RequestException) -> _Failure:

@@ -544,7 +544,8 @@ def test_read_timeout_is_the_configured_one(gw, client):
 
 @pytest.mark.django_db
 def test_tls_certificates_are_verified():
-    with running_gateway(ssl_context=_self_signed_context()) as server:
+    context, _ = _self_signed_context()
+    with running_gateway(ssl_context=context) as server:
         server.on("rest/deposit.do", reply({"errorCode": 0}))
         client = GatewayClient(server.base_url, "u", "p", timeouts=(1, 1))
         with pytest.raises(GatewayUnavailable) as info:
@@ -554,7 +555,19 @@ def test_tls_certificates_are_verified():
     assert server.received == []
 
 
-def _self_signed_context() -> ssl.SSLContext:
+@pytest.mark.django_db
+def test_tls_with_a_trusted_certificate_works(monkeypatch):
+    context, cert_path = _self_signed_context()
+    # verify=True consults the CA bundle named here: trust exactly this certificate.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_path))
+    with running_gateway(ssl_context=context) as server:
+        server.on("rest/deposit.do", reply({"errorCode": 0, "errorMessage": "Success"}))
+        client = GatewayClient(server.base_url, "u", "p", timeouts=(1, 1))
+        assert client.deposit(ORDER_ID, 100).error_message == "Success"
+    assert server.base_url.startswith("https://") and len(server.received) == 1
+
+
+def _self_signed_context() -> tuple[ssl.SSLContext, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
@@ -583,7 +596,7 @@ def _self_signed_context() -> ssl.SSLContext:
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
-    return context
+    return context, directory / "cert.pem"
 
 
 # --- failures of read-only calls ------------------------------------------------------
