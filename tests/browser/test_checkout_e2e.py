@@ -108,10 +108,11 @@ def card_posts(received) -> list[dict[str, str]]:
 
 
 def test_buy_without_3ds_with_a_browser_built_setoken(shop, page, server_requests):
-    add_to_cart(page, shop)
-    add_to_cart(page, shop, "Commandaria")
+    page.goto(shop + "/")
     screenshot(page, "01-storefront")
     _readme_screenshot(page, "storefront")
+    add_to_cart(page, shop)
+    add_to_cart(page, shop, "Commandaria")
     checkout(page, shop)
     assert page.locator("#id_pan").get_attribute("name") is None, "script took over"
     enter_card(page, NO_3DS)
