@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from checkout import money, signals
 from checkout.conf import checkout_settings
@@ -339,6 +340,7 @@ def _blocking_reason(payment: Payment) -> str:
     return OrderNotPayable.IN_PROGRESS
 
 
+@sensitive_variables("card", "se_token")
 def submit_payment(
     payment: Payment,
     *,

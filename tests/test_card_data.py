@@ -105,6 +105,9 @@ def _cache_text() -> str:
     return "\n".join(parts)
 
 
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
+
+
 def _log_text(records: list[logging.LogRecord]) -> str:
     formatter = logging.Formatter()
     lines = []
@@ -115,7 +118,8 @@ def _log_text(records: list[logging.LogRecord]) -> str:
             lines.append(formatter.formatException(record.exc_info))
         if record.stack_info:
             lines.append(record.stack_info)
-        lines.append(repr({k: v for k, v in vars(record).items() if k not in ("msg", "args")}))
+        # Extra fields passed to the logger; the record's own ones are times and places.
+        lines.append(repr({k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}))
     return "\n".join(lines)
 
 

@@ -534,6 +534,24 @@ def test_request_that_never_reached_the_bank_fails_after_the_grace_period(client
     assert latest(order).status == S.PAID and events.paid == [(order.pk, latest(order).pk, True)]
 
 
+def test_confirming_page_when_the_gateway_cannot_be_asked(client, gateway):
+    set_fault(Fault.DROP_AFTER)
+    order = new_order(client)
+    pay(client, order, APPROVE)
+    payment = latest(order)
+    assert payment.status == S.OUTCOME_UNKNOWN
+    # Every status query (first try and retries) is refused with HTTP 429 for a while.
+    set_fault(Fault.RATE_LIMITED, endpoint="getOrderStatusExtended.do", calls=10)
+    cache.clear()
+    page = client.get(status_url(payment))
+    assert page.status_code == 503 and page["Retry-After"]
+    assert '<meta http-equiv="refresh"' in page.content.decode()
+    payment.refresh_from_db()
+    assert payment.status == S.OUTCOME_UNKNOWN
+    set_fault("", calls=0)
+    poll(client, payment, until={S.PAID})
+
+
 def test_rate_limited_gateway_fails_cleanly(client, gateway):
     set_fault(Fault.RATE_LIMITED)
     order = new_order(client)
