@@ -72,25 +72,26 @@ def test_acs_page_works_without_javascript(sandbox_url):
     assert '<form method="post"' in page.text
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "",
-        "rest/instantPayment.do",
-        "rest/getOrderStatusExtended.do",
-        "rest/deposit.do",
-        "se/keys.do",
-        "acsRedirect.do?orderId=x",
-        "rest/getwhitepageurl.do?mdOrder=x",
-        "sandbox/orders/",
-        "sandbox/callbacks/",
-    ],
-)
-def test_inactive_sandbox_is_404(sandbox_url, settings, path):
+SANDBOX_PATHS = [
+    "",
+    "rest/instantPayment.do",
+    "rest/getOrderStatusExtended.do",
+    "rest/deposit.do",
+    "se/keys.do",
+    "acsRedirect.do?orderId=x",
+    "rest/getwhitepageurl.do?mdOrder=x",
+    "sandbox/orders/",
+    "sandbox/callbacks/",
+    "sandbox/callback-key.pem",
+]
+
+
+def test_inactive_sandbox_is_404(sandbox_url, settings):
     settings.DEBUG = False
     settings.CHECKOUT = {**settings.CHECKOUT, "SANDBOX_ALLOWED": False}
-    assert requests.get(sandbox_url + path, timeout=5).status_code == 404
-    assert requests.post(sandbox_url + path, timeout=5).status_code == 404
+    for path in SANDBOX_PATHS:
+        assert requests.get(sandbox_url + path, timeout=5).status_code == 404, path
+        assert requests.post(sandbox_url + path, timeout=5).status_code == 404, path
 
 
 def test_debug_alone_activates_the_sandbox(sandbox_url, settings):

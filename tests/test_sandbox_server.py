@@ -1,0 +1,85 @@
+"""run_sandbox: the sandbox as a server of its own, at /payment/ like the real host."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from checkout.gateway import CardData, GatewayClient
+from checkout.sandbox import defaults
+from tests.test_sandbox_api import BACK_URL, CHALLENGE, FUTURE, order_number
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_sandbox_serves_the_gateway_on_its_own_port():
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "run_sandbox", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()
+                time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}/payment/"
+        client = GatewayClient(
+            base, defaults.MERCHANT_LOGIN, defaults.MERCHANT_PASSWORD, record=False
+        )
+        result = client.instant_payment(
+            order_number=order_number(),
+            amount=100,
+            currency="EUR",
+            back_url=BACK_URL,
+            card=CardData(pan=CHALLENGE, cvc="123", expiry=FUTURE),
+        )
+        assert result.requires_3ds
+        assert result.acs_url.startswith(base + "rest/getwhitepageurl.do?mdOrder=")
+        assert client.order_status(order_id=result.order_id).order_status == 0
+        assert client.setoken_keys()[0].protocol_version == "RSA"
+    finally:
+        server.terminate()
+        server.wait(10)
+        server.stdout.close()
+
+
+def test_run_sandbox_refuses_when_not_allowed(settings):
+    settings.DEBUG = False
+    settings.CHECKOUT = {**settings.CHECKOUT, "SANDBOX_ALLOWED": False}
+    with pytest.raises(CommandError, match="fakes a bank"):
+        call_command("run_sandbox", "--port", "1")
