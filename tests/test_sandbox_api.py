@@ -73,9 +73,11 @@ class Gateway:
     def status(self, order_id: str) -> dict:
         return self.json("getOrderStatusExtended.do", orderId=order_id)
 
-    def three_ds(self, order_id: str, *, otp: str = ONE_TIME_CODE, action: str = "submit") -> str:
+    def three_ds(
+        self, order_id: str, *, otp: str = ONE_TIME_CODE, action: str = "submit", url: str = ""
+    ) -> str:
         """Play the shopper's browser through acsRedirect.do; returns the final URL."""
-        url = f"{self.base}acsRedirect.do?orderId={order_id}"
+        url = url or f"{self.base}acsRedirect.do?orderId={order_id}"
         response = self.http.get(url, allow_redirects=False, timeout=10)
         assert response.status_code == 302
         location = urljoin(url, response.headers["Location"])

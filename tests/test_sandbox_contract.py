@@ -175,7 +175,8 @@ def pay(client: GatewayClient, pan: str = APPROVES, amount: int = 1999, **kwargs
 
 def browse_3ds(client: GatewayClient, order_id: str, otp: str = ONE_TIME_CODE) -> str:
     """The shopper's browser from the client's acsRedirect URL back to the shop."""
-    return Gateway(client.base_url).three_ds(order_id, otp=otp)
+    url = client.acs_redirect_url(order_id)
+    return Gateway(client.base_url).three_ds(order_id, otp=otp, url=url)
 
 
 def wait_for_status(client: GatewayClient, number: str, wanted: int, seconds: float = 5):

@@ -173,6 +173,10 @@ def _authorise(order: Order, action_code: int, *, authenticated: bool = False) -
         enqueue(order, "approved" if order.preauth else "deposited", success=False)
 
 
+def _locked(order_id: uuid.UUID) -> Order:
+    return Order.objects.select_for_update().get(pk=order_id)
+
+
 def action_description(order: Order) -> str:
     return "" if order.action_code in (0, -100) else describe(order.action_code)
 
@@ -185,14 +189,19 @@ def expire_if_due(order: Order) -> Order:
     if order.status not in (S.REGISTERED, S.ACS_STARTED) or order.expires_at > timezone.now():
         return order
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        locked = _locked(order.pk)
         if locked.status in (S.REGISTERED, S.ACS_STARTED) and locked.expires_at <= timezone.now():
-            locked.status = S.DECLINED
-            locked.action_code = -2007
-            locked.save(update_fields=["status", "action_code"])
-            Operation.objects.create(order=locked, kind=Operation.Kind.EXPIRE, action_code=-2007)
-            enqueue(locked, "declinedByTimeout", success=False)
+            _expire(locked)
     return locked
+
+
+def _expire(order: Order) -> None:
+    """Decline a locked order whose session ran out."""
+    order.status = S.DECLINED
+    order.action_code = -2007
+    order.save(update_fields=["status", "action_code"])
+    Operation.objects.create(order=order, kind=Operation.Kind.EXPIRE, action_code=-2007)
+    enqueue(order, "declinedByTimeout", success=False)
 
 
 def expire_due_orders(limit: int = 100) -> int:
@@ -228,17 +237,12 @@ def start_acs(order: Order) -> Order:
 def finish_3ds(order: Order, *, authenticated: bool, action_code: int = -2006) -> Order:
     """End 3-D Secure: authorise as the card does, or decline with ``action_code``."""
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        locked = _locked(order.pk)
         if not locked.awaiting_3ds:
             return locked
         if locked.expires_at <= timezone.now():
-            locked.status = S.DECLINED
-            locked.action_code = -2007
-            locked.save(update_fields=["status", "action_code"])
-            Operation.objects.create(order=locked, kind=Operation.Kind.EXPIRE, action_code=-2007)
-            enqueue(locked, "declinedByTimeout", success=False)
-            return locked
-        if authenticated:
+            _expire(locked)
+        elif authenticated:
             _authorise(locked, locked.issuer_action_code, authenticated=True)
         else:
             _authorise(locked, action_code)
@@ -255,10 +259,6 @@ def finish_url(order: Order) -> str:
 
 
 # --- back office ------------------------------------------------------------------------------
-
-
-def _locked(order_id: uuid.UUID) -> Order:
-    return Order.objects.select_for_update().get(pk=order_id)
 
 
 def deposit(order: Order, amount: int) -> Order:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from checkout.sandbox import crypto, processing
 from checkout.sandbox.api import sandbox_active
 from checkout.sandbox.callbacks import merchant_callback_url
-from checkout.sandbox.cards import ACTION_CODES, CARDS, ONE_TIME_CODE
+from checkout.sandbox.cards import CARDS, ONE_TIME_CODE
 from checkout.sandbox.conf import sandbox_settings
 from checkout.sandbox.faults import MAGIC_AMOUNTS, MAGIC_CALLBACK_AMOUNTS
 from checkout.sandbox.models import (
@@ -182,7 +182,6 @@ def index(request: HttpRequest) -> HttpResponse:
             "merchant": merchant,
             "callback_url": merchant_callback_url(merchant),
             "cards": CARDS,
-            "action_codes": ACTION_CODES,
             "one_time_code": ONE_TIME_CODE,
             "magic_amounts": [
                 (amount, Fault(fault).label) for amount, fault in MAGIC_AMOUNTS.items()
