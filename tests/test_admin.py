@@ -209,6 +209,19 @@ def test_actions_follow_permissions():
     assert not Exchange.objects.exists()
 
 
+@pytest.mark.django_db
+def test_amount_needs_one_currency(admin_client):
+    eur = PaymentFactory(status=S.PAID, gateway_order_id="g1", captured_amount=1999)
+    usd = PaymentFactory(
+        status=S.PAID,
+        gateway_order_id="g2",
+        captured_amount=1999,
+        order=OrderFactory(currency="USD"),
+    )
+    response = act(admin_client, PAYMENTS, "refund_payments", [eur, usd], amount="1.00", reason="x")
+    assert "one currency" in str(response.context["form"].errors)
+
+
 # --- actions against the sandbox -------------------------------------------------------------
 
 
@@ -261,19 +274,6 @@ class TestActions:
         held.refresh_from_db()
         assert held.status == S.HELD
         assert not Exchange.objects.filter(operation="deposit.do").exists()
-
-    def test_amount_needs_one_currency(self, admin_client):
-        eur = PaymentFactory(status=S.PAID, gateway_order_id="g1", captured_amount=1999)
-        usd = PaymentFactory(
-            status=S.PAID,
-            gateway_order_id="g2",
-            captured_amount=1999,
-            order=OrderFactory(currency="USD"),
-        )
-        response = act(
-            admin_client, PAYMENTS, "refund_payments", [eur, usd], amount="1.00", reason="x"
-        )
-        assert "one currency" in str(response.context["form"].errors)
 
     def test_void(self, admin_client, live):
         held = pay(live, preauth=True)
