@@ -23,7 +23,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help="Query the gateway and show what would change; change nothing.",
+            help="Query the gateway and show what would change; change no payment, send "
+            "nothing (the queries are still written to the exchange log).",
         )
         parser.add_argument(
             "--order",
