@@ -280,7 +280,9 @@ def _process(notification: Notification, source: str) -> Outcome:
         # 200 stops the gateway's retries, which could never succeed; the row stays for
         # the operators.
         logger.warning(
-            "notification %s: unknown order %r", notification.pk, _param(params, "orderNumber")
+            "notification %s: unknown order %r",
+            notification.pk,
+            _param(params, "orderNumber")[:40],
         )
         _finish(notification, error="unknown order", processed=True)
         return Outcome(200, "unknown order, recorded")
