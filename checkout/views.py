@@ -100,13 +100,16 @@ def _merchant_name(request: HttpRequest) -> str:
     return str(checkout_settings.MERCHANT_NAME or request.get_host().split(":")[0])
 
 
-def _throttled_refresh(payment: Payment, *, source: str) -> tuple[Payment, bool]:
-    """Refresh at most once per REFRESH_THROTTLE seconds per payment.
+def _throttled_refresh(
+    payment: Payment, *, source: str, throttle: bool = True
+) -> tuple[Payment, bool]:
+    """Refresh ``payment``, at most once per REFRESH_THROTTLE seconds unless told otherwise.
 
     Returns the payment and whether the gateway could be asked (False only when it was
     asked and could not be reached).
     """
-    if not cache.add(f"checkout:refresh:{payment.pk}", 1, timeout=REFRESH_THROTTLE):
+    fresh = cache.add(f"checkout:refresh:{payment.pk}", 1, timeout=REFRESH_THROTTLE)
+    if throttle and not fresh:
         payment.refresh_from_db()
         return payment, True
     try:
@@ -277,7 +280,11 @@ def gateway_return(request: HttpRequest) -> HttpResponse:
         logger.info("return for an unknown orderId")
         return _error(request, 400, _("Bad request"), _("Unknown orderId: no such payment."))
     owner = access.can_view(request, payment.order)
-    payment, _reached = _throttled_refresh(payment, source=Source.THREEDS_RETURN)
+    # The shopper's own return always asks the gateway; anybody else's is throttled, so
+    # that a known orderId cannot be used to flood the gateway with status queries.
+    payment, _reached = _throttled_refresh(
+        payment, source=Source.THREEDS_RETURN, throttle=not owner
+    )
     if not owner:
         return render(request, "checkout/neutral.html", {})
     return _see_other(_status_url(payment))

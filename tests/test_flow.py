@@ -589,6 +589,16 @@ def test_failurl_or_backurl_decides_nothing(client, gateway):
     assert declined.status == S.DECLINED and not other.is_paid
 
 
+def test_own_return_is_never_throttled(client, gateway):
+    order = new_order(client)
+    response = pay(client, order, CHALLENGE)
+    payment = latest(order)
+    # The shopper looks at the page (a status query), then finishes 3-D Secure at once.
+    assert "Continue to your bank" in client.get(status_url(payment)).content.decode()
+    page = come_back(client, through_acs(client, response))
+    assert "Payment received" in page.content.decode()
+
+
 def test_two_returns_make_one_transition(client, gateway, events):
     order = new_order(client)
     payment, back = three_ds_done(client, order)
