@@ -253,3 +253,9 @@ def test_seed_is_idempotent_and_prints_the_admin_login(client):
     assert client.login(username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
     for product in Product.objects.all():
         assert finders.find(product.image), product.image
+
+
+def test_pages_that_do_not_exist_stay_in_the_shop(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "We could not find that page" in response.content.decode()
