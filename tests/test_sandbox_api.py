@@ -37,6 +37,11 @@ def order_number() -> str:
     return "T" + uuid.uuid4().hex[:20]
 
 
+def acs_fields(html: str) -> dict[str, str]:
+    """The hidden fields of the ACS page's form."""
+    return dict(re.findall(r'name="(MD|threeDsServerTransId)" value="([^"]*)"', html))
+
+
 class Gateway:
     """A bare-bones client of the sandbox, written from API-NOTES."""
 
@@ -88,7 +93,7 @@ class Gateway:
             return urljoin(location, page.headers["Location"])
         assert page.status_code == 200
         assert 'name="otp"' in page.text
-        fields = dict(re.findall(r'name="(MD|threeDsServerTransId)" value="([^"]*)"', page.text))
+        fields = acs_fields(page.text)
         answer = self.http.post(
             location, data={**fields, "otp": otp, "action": action}, allow_redirects=False
         )
@@ -388,7 +393,7 @@ def test_regular_post_redirect_to_acs_url(gateway):
     assert page.status_code == 200
     assert "500000**1115" in page.text
     assert gateway.status(answer["orderId"])["orderStatus"] == 5  # the ACS has started
-    fields = dict(re.findall(r'name="(MD|threeDsServerTransId)" value="([^"]*)"', page.text))
+    fields = acs_fields(page.text)
     done = gateway.http.post(
         answer["acsUrl"],
         data={**fields, "otp": ONE_TIME_CODE, "action": "submit"},

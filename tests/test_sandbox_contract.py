@@ -6,7 +6,6 @@ answers compared field by field (name and JSON type) with what the sandbox sends
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 from urllib.parse import urljoin
@@ -27,6 +26,7 @@ from tests.test_sandbox_api import (
     FAIL_URL,
     FUTURE,
     Gateway,
+    acs_fields,
     order_number,
 )
 
@@ -251,7 +251,7 @@ def test_regular_post_redirect_with_the_clients_form(client):
     http = requests.Session()
     page = http.post(form.url, data=form.fields, timeout=5)
     assert page.status_code == 200
-    fields = dict(re.findall(r'name="(MD|threeDsServerTransId)" value="([^"]*)"', page.text))
+    fields = acs_fields(page.text)
     done = http.post(
         form.url, data={**fields, "otp": ONE_TIME_CODE, "action": "submit"}, allow_redirects=False
     )
