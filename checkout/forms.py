@@ -114,6 +114,7 @@ class CardForm(forms.Form):
     last4 = forms.CharField(required=False, max_length=4, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         for name in ("pan", "expiry", "cvc"):
             self.fields[name].widget.attrs["aria-required"] = "true"
