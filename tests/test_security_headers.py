@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from checkout import access
 from checkout.middleware import SecurityHeadersMiddleware, content_security_policy
-from checkout.models import PaymentStatus
+from checkout.models import Exchange, PaymentStatus
 from tests.factories import OrderFactory, PaymentFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -203,3 +203,26 @@ def test_static_files_on_another_host_are_allowed(settings):
     assert "style-src 'self' https://cdn.example.net;" in policy
     settings.STATIC_URL = "/static/"
     assert "script-src 'self';" in content_security_policy()
+
+
+# --- behind a TLS-terminating proxy ------------------------------------------------------
+
+
+def test_behind_a_tls_proxy_the_gateway_gets_https_urls(client, settings):
+    """SECURE_PROXY_SSL_HEADER makes backUrl/failUrl https although the proxy spoke http."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.CHECKOUT = {**settings.CHECKOUT, "SETOKEN_PUBLIC_KEY": ""}
+    order = owned_order(client)
+    form = {"cardholder_name": "Ann Smith", "pan": "4444555511113333", "expiry": "12/39"}
+    response = client.post(
+        reverse("checkout:card", args=[order.public_id]),
+        {**form, "cvc": "123"},
+        # What the proxy passes on: the shopper's Host, and the scheme the shopper used.
+        HTTP_HOST="testserver",
+        HTTP_X_FORWARDED_PROTO="https",
+    )
+    # The gateway address leads nowhere; the request that was attempted is logged.
+    assert response.status_code == 503
+    sent = Exchange.objects.get(operation="instantPayment.do").request
+    assert sent["backUrl"].startswith("https://testserver/checkout/return/")
+    assert sent["failUrl"].startswith("https://testserver/checkout/return/")
