@@ -6,7 +6,7 @@ import requests
 def test_sandbox_is_served_over_http(sandbox_url):
     from checkout.conf import checkout_settings
 
-    assert checkout_settings.GATEWAY_URL == sandbox_url
+    assert sandbox_url == checkout_settings.GATEWAY_URL
     assert requests.get(sandbox_url, timeout=5).status_code == 200
 
 
