@@ -581,23 +581,6 @@ class PaymentStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class FulfilledFilter(admin.SimpleListFilter):
-    """Whether the shop marked the order fulfilled."""
-
-    title = _("fulfilled")
-    parameter_name = "fulfilled"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", str(_("Yes"))), ("no", str(_("No")))]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(fulfilled_at__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(fulfilled_at__isnull=True)
-        return queryset
-
-
 @admin.register(Order)
 class OrderAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Orders with their attempts and full history: read-only, with the back-office actions."""
@@ -612,7 +595,12 @@ class OrderAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
         "created_at",
         "fulfilled",
     )
-    list_filter = (PaymentStatusFilter, "created_at", "currency", FulfilledFilter)
+    list_filter = (
+        PaymentStatusFilter,
+        "created_at",
+        "currency",
+        ("fulfilled_at", admin.EmptyFieldListFilter),
+    )
     search_fields = (
         "email",
         "merchant_reference",
@@ -797,23 +785,6 @@ def _cells(tag: str, values: Iterable[str]) -> SafeString:
 # --- notifications and the exchange log ----------------------------------------------------------
 
 
-class ProcessedFilter(admin.SimpleListFilter):
-    """Whether processing finished."""
-
-    title = _("processed")
-    parameter_name = "processed"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", str(_("Yes"))), ("no", str(_("No")))]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(processed_at__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(processed_at__isnull=True)
-        return queryset
-
-
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Callback notifications as received: read-only, with a re-process action."""
@@ -830,7 +801,12 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "attempts",
         "payment_link",
     )
-    list_filter = ("valid", ProcessedFilter, "method", "received_at")
+    list_filter = (
+        "valid",
+        ("processed_at", admin.EmptyFieldListFilter),
+        "method",
+        "received_at",
+    )
     search_fields = ("payment__order_number", "params__orderNumber", "params__mdOrder", "error")
     date_hierarchy = "received_at"
     list_select_related = ("payment",)

@@ -47,3 +47,30 @@ def sandbox_url(live_server, settings) -> str:
     """The sandbox gateway served over real HTTP; the client is pointed at it."""
     settings.CHECKOUT = {**settings.CHECKOUT, "SITE_URL": live_server.url, "GATEWAY_URL": ""}
     return live_server.url + "/sandbox/payment/"
+
+
+@pytest.fixture(scope="session")
+def setoken_public_pem() -> str:
+    """An RSA public key (PEM) for pages that encrypt card data but never reach a gateway."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+@pytest.fixture
+def offline_gateway(settings, setoken_public_pem) -> None:
+    """Pages render with the seToken key from settings; the gateway address leads nowhere,
+    so an unexpected gateway call fails loudly."""
+    settings.CHECKOUT = {
+        **settings.CHECKOUT,
+        "GATEWAY_URL": "http://127.0.0.1:9/payment/",
+        "USERNAME": "merchant-api",
+        "PASSWORD": "merchant-password",
+        "SETOKEN_PUBLIC_KEY": setoken_public_pem,
+    }

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from checkout import access
 from checkout.models import Notification, Order, Payment
 from checkout.services import new_order_number
 
@@ -95,3 +96,12 @@ class ProductFactory(factory.django.DjangoModelFactory):
     price = 1450
     currency = "EUR"
     image = "shop/img/halloumi.svg"
+
+
+def owned_order(client, **kwargs) -> Order:
+    """An order whose pages the test client's browser session may open."""
+    order = OrderFactory(**kwargs)
+    session = client.session
+    session[access.SESSION_KEY] = [str(order.public_id)]
+    session.save()
+    return order

@@ -5,49 +5,21 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 
-from checkout import access
 from checkout.middleware import SecurityHeadersMiddleware, content_security_policy
 from checkout.models import Exchange, PaymentStatus
-from tests.factories import OrderFactory, PaymentFactory, ProductFactory
+from tests.factories import OrderFactory, PaymentFactory, ProductFactory, owned_order
 
 pytestmark = pytest.mark.django_db
 S = PaymentStatus
 
 
-@pytest.fixture(scope="module")
-def public_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
 @pytest.fixture(autouse=True)
-def _offline_gateway(settings, public_pem):
-    # The pages render with the key from settings; the gateway address leads nowhere.
-    settings.CHECKOUT = {
-        **settings.CHECKOUT,
-        "GATEWAY_URL": "http://127.0.0.1:9/payment/",
-        "USERNAME": "merchant-api",
-        "PASSWORD": "merchant-password",
-        "SETOKEN_PUBLIC_KEY": public_pem,
-    }
-
-
-def owned_order(client, **kwargs):
-    order = OrderFactory(**kwargs)
-    session = client.session
-    session[access.SESSION_KEY] = [str(order.public_id)]
-    session.save()
-    return order
+def _offline(offline_gateway):
+    pass
 
 
 def directives(response) -> dict[str, str]:

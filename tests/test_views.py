@@ -6,15 +6,13 @@ import time
 from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.urls import reverse
 from django.utils import timezone
 
 from checkout import access
 from checkout.forms import CardForm, luhn_valid, parse_expiry
 from checkout.models import Exchange, Payment, PaymentStatus
-from tests.factories import OrderFactory, PaymentFactory
+from tests.factories import OrderFactory, PaymentFactory, owned_order
 
 S = PaymentStatus
 pytestmark = pytest.mark.django_db
@@ -22,35 +20,9 @@ pytestmark = pytest.mark.django_db
 PAN = "4444555511113333"
 
 
-@pytest.fixture(scope="module")
-def public_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
 @pytest.fixture(autouse=True)
-def _no_gateway(settings, public_pem):
-    # These pages must render without any gateway call: the seToken key is configured and
-    # the gateway address leads nowhere, so an unexpected call fails loudly.
-    settings.CHECKOUT = {
-        **settings.CHECKOUT,
-        "GATEWAY_URL": "http://127.0.0.1:9/payment/",
-        "USERNAME": "merchant-api",
-        "PASSWORD": "merchant-password",
-        "SETOKEN_PUBLIC_KEY": public_pem,
-    }
-
-
-def owned_order(client, **kwargs):
-    order = OrderFactory(**kwargs)
-    session = client.session
-    session[access.SESSION_KEY] = [str(order.public_id)]
-    session.save()
-    return order
+def _offline(offline_gateway):
+    pass
 
 
 def card_url(order):
@@ -60,13 +32,13 @@ def card_url(order):
 # --- the card page ---------------------------------------------------------------------
 
 
-def test_card_page_renders_an_accessible_form(client, public_pem):
+def test_card_page_renders_an_accessible_form(client, setoken_public_pem):
     order = owned_order(client, amount=1450, description="Halloumi, 1 kg")
     response = client.get(card_url(order))
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="card-form"' in html and 'method="post"' in html
-    assert f'data-setoken-key="{public_pem}"' in html
+    assert f'data-setoken-key="{setoken_public_pem}"' in html
     for autocomplete in ("cc-name", "cc-number", "cc-exp", "cc-csc"):
         assert f'autocomplete="{autocomplete}"' in html
     assert html.count('inputmode="numeric"') == 3
