@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: demo test bootstrap lint clean
+.PHONY: demo test bench bootstrap lint clean
 
 $(BIN)/python:
 	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
@@ -32,6 +33,10 @@ demo: bootstrap
 test: bootstrap
 	@echo "==> running the test suite on $${DATABASE_URL:-SQLite}"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: bootstrap
+	$(BIN)/python -m tests.benchmarks.bench_payment $(BENCH_ARGS)
+	$(BIN)/python -m tests.benchmarks.bench_callbacks $(BENCH_ARGS)
 
 lint: bootstrap
 	$(BIN)/ruff check .

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts run with ``make bench``, never collected by pytest (bench_*.py)."""
