@@ -105,10 +105,20 @@ def _throttled_refresh(
 ) -> tuple[Payment, bool]:
     """Refresh ``payment``, at most once per REFRESH_THROTTLE seconds unless told otherwise.
 
-    Returns the payment and whether the gateway could be asked (False only when it was
-    asked and could not be reached).
+    Returns the payment and whether the gateway could be asked (False when it could not
+    be reached, or when the cache that throttles the queries is down).
     """
-    fresh = cache.add(f"checkout:refresh:{payment.pk}", 1, timeout=REFRESH_THROTTLE)
+    try:
+        fresh = cache.add(f"checkout:refresh:{payment.pk}", 1, timeout=REFRESH_THROTTLE)
+    except Exception:
+        logger.exception("payment %s: refresh throttle unavailable (cache)", payment.order_number)
+        if throttle:
+            # Unthrottled page loads could flood the gateway with status queries: answer
+            # as if it could not be asked (503, retry); a callback or checkout_sync settles
+            # the payment meanwhile.
+            payment.refresh_from_db()
+            return payment, False
+        fresh = True
     if throttle and not fresh:
         payment.refresh_from_db()
         return payment, True

@@ -226,3 +226,43 @@ def test_return_with_garbage_is_a_400_with_a_reason(client, query, reason):
 
 def test_return_refuses_other_methods(client):
     assert client.post(reverse("checkout:return"), {"orderId": "abc"}).status_code == 405
+
+
+# --- cache outage ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cache_down(settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Nothing listens on the discard port: every cache call fails at once.
+            "LOCATION": "redis://127.0.0.1:9/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+
+
+def test_status_page_without_the_cache_is_a_503_and_leaves_the_gateway_alone(client, cache_down):
+    order = owned_order(client)
+    payment = PaymentFactory(order=order, status=S.OUTCOME_UNKNOWN, gateway_order_id="gw-1")
+    response = client.get(reverse("checkout:payment", args=[payment.public_id]))
+    assert response.status_code == 503 and response["Retry-After"]
+    assert not Exchange.objects.exists()
+    payment.refresh_from_db()
+    assert payment.status == S.OUTCOME_UNKNOWN
+
+
+def test_return_without_the_cache(client, cache_down):
+    stranger = PaymentFactory(status=S.AWAITING_3DS, gateway_order_id="gw-1")
+    response = client.get(reverse("checkout:return"), {"orderId": "gw-1"})
+    # Somebody else's return cannot be throttled now, so it asks nothing.
+    assert response.status_code == 200 and not Exchange.objects.exists()
+    own = PaymentFactory(order=owned_order(client), status=S.AWAITING_3DS, gateway_order_id="gw-2")
+    response = client.get(reverse("checkout:return"), {"orderId": "gw-2"})
+    # The shopper's own return is never throttled: the gateway is asked (and is down here).
+    assert response.status_code == 303
+    assert response["Location"] == reverse("checkout:payment", args=[own.public_id])
+    assert set(Exchange.objects.values_list("payment_id", flat=True)) == {own.pk}
+    stranger.refresh_from_db()
+    assert stranger.status == S.AWAITING_3DS
