@@ -719,7 +719,8 @@ class GatewayClient:
                 )
             try:
                 data = json.loads(response.content.decode("utf-8-sig"))
-            except (UnicodeDecodeError, ValueError) as err:
+            except (UnicodeDecodeError, ValueError, RecursionError) as err:
+                # RecursionError: valid JSON nested deeper than the decoder goes.
                 ctype = response.headers.get("Content-Type", "?")
                 raise _Failure(
                     f"unreadable answer ({len(response.content)} bytes, {ctype})",

@@ -484,6 +484,8 @@ REACHED = {
     "truncated JSON": lambda: reply('{"errorCode": "0", "orderId": "ab'),
     "JSON list": lambda: reply("[1, 2]"),
     "non-numeric errorCode": lambda: reply({"errorCode": "zero"}),
+    # Well-formed JSON, nested deeper than the decoder recurses.
+    "deeply nested JSON": lambda: reply('{"errorCode": 0, "x": ' + "[" * 10**5 + "]" * 10**5 + "}"),
 }
 
 
@@ -637,7 +639,15 @@ def test_status_query_connection_refused_is_retried_then_unavailable():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "failure", ["read timeout", "HTTP 500", "malformed body", "truncated JSON", "JSON list"]
+    "failure",
+    [
+        "read timeout",
+        "HTTP 500",
+        "malformed body",
+        "truncated JSON",
+        "JSON list",
+        "deeply nested JSON",
+    ],
 )
 def test_status_query_failures_are_unavailable_never_outcome_unknown(gw, client, failure):
     gw.on("rest/getOrderStatusExtended.do", REACHED[failure]())
