@@ -13,10 +13,10 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 import requests
@@ -313,16 +313,47 @@ def _alpha_currency(numeric: str) -> str:
         return ""
 
 
+#: orderStatus values the API documents (API-NOTES §4.3; -1 is a generic decline).
+ORDER_STATUSES = range(-1, 9)
+#: Amounts in minor units have at most 12 digits (API-NOTES §2.1).
+AMOUNTS = range(10**12)
+#: actionCode values fit a 32-bit integer (the model field that keeps them).
+ACTION_CODES = range(-(2**31), 2**31)
+#: Gateway order ids are UUIDs: 36 characters.
+MAX_ORDER_ID_LENGTH = 36
+
+
+def _in_range(name: str, value: int | None, allowed: range) -> None:
+    """ValueError for a value the app cannot represent or interpret (None is absent)."""
+    if value is not None and value not in allowed:
+        # The value itself may be thousands of digits long: name the field only.
+        raise ValueError(f"{name} out of range")
+
+
+def _check_order_id(order_id: str) -> None:
+    if len(order_id) > MAX_ORDER_ID_LENGTH:
+        raise ValueError("orderId longer than 36 characters")
+
+
 def parse_instant_payment(data: Mapping[str, Any]) -> InstantPaymentResult:
-    """Build an InstantPaymentResult from a decoded instantPayment.do answer."""
+    """Build an InstantPaymentResult from a decoded instantPayment.do answer.
+
+    Raises ValueError for ids and codes out of range (the client maps it onto its
+    exceptions).
+    """
     raw_status = data.get("orderStatus")
     status = _folded(raw_status)
     order_status = _int(status.get("orderstatus")) if status else _int(raw_status)
+    order_id = _str(data.get("orderId"))
+    action_code = _int(data.get("actionCode", status.get("actioncode")))
+    _check_order_id(order_id)
+    _in_range("orderStatus", order_status, ORDER_STATUSES)
+    _in_range("actionCode", action_code, ACTION_CODES)
     return InstantPaymentResult(
-        order_id=_str(data.get("orderId")),
+        order_id=order_id,
         order_number=_str(data.get("orderNumber") or status.get("ordernumber")),
         order_status=order_status,
-        action_code=_int(data.get("actionCode", status.get("actioncode"))),
+        action_code=action_code,
         acs_url=_str(data.get("acsUrl")),
         pa_req=_str(data.get("paReq")),
         term_url=_str(data.get("termUrl")),
@@ -348,7 +379,11 @@ def parse_instant_payment(data: Mapping[str, Any]) -> InstantPaymentResult:
 
 
 def parse_order_status(data: Mapping[str, Any], *, order_id: str = "") -> OrderStatus:
-    """Build an OrderStatus from a decoded getOrderStatusExtended.do answer."""
+    """Build an OrderStatus from a decoded getOrderStatusExtended.do answer.
+
+    Raises ValueError for ids, codes and amounts out of range (the client maps it onto
+    its exceptions).
+    """
     md_order = ""
     attributes = data.get("attributes")
     if isinstance(attributes, list):
@@ -359,13 +394,29 @@ def parse_order_status(data: Mapping[str, Any], *, order_id: str = "") -> OrderS
     card = _block(data, "cardAuthInfo")
     amounts = _block(data, "paymentAmountInfo")
     numeric = _str(data.get("currency"))
+    order_status = _int(data.get("orderStatus"))
+    action_code = _int(data.get("actionCode"))
+    amount = _int(data.get("amount")) or 0
+    approved = _int(amounts.get("approvedAmount")) or 0
+    deposited = _int(amounts.get("depositedAmount")) or 0
+    refunded = _int(amounts.get("refundedAmount")) or 0
+    _check_order_id(md_order or order_id)
+    _in_range("orderStatus", order_status, ORDER_STATUSES)
+    _in_range("actionCode", action_code, ACTION_CODES)
+    for name, value in (
+        ("amount", amount),
+        ("approvedAmount", approved),
+        ("depositedAmount", deposited),
+        ("refundedAmount", refunded),
+    ):
+        _in_range(name, value, AMOUNTS)
     return OrderStatus(
         order_number=_str(data.get("orderNumber")),
         order_id=md_order or order_id,
-        order_status=_int(data.get("orderStatus")),
-        action_code=_int(data.get("actionCode")),
+        order_status=order_status,
+        action_code=action_code,
         action_code_description=_str(data.get("actionCodeDescription")),
-        amount=_int(data.get("amount")) or 0,
+        amount=amount,
         currency=numeric,
         currency_code=_alpha_currency(numeric),
         date=_from_ms(data.get("date")),
@@ -378,9 +429,9 @@ def parse_order_status(data: Mapping[str, Any], *, order_id: str = "") -> OrderS
         ),
         amounts=PaymentAmountInfo(
             payment_state=_str(amounts.get("paymentState")),
-            approved=_int(amounts.get("approvedAmount")) or 0,
-            deposited=_int(amounts.get("depositedAmount")) or 0,
-            refunded=_int(amounts.get("refundedAmount")) or 0,
+            approved=approved,
+            deposited=deposited,
+            refunded=refunded,
         ),
         error_message=_error_text(data),
         auth_date=_from_ms(data.get("authDateTime")),
@@ -582,7 +633,7 @@ class GatewayClient:
         if json_params:
             params["jsonParams"] = json.dumps(dict(json_params), separators=(",", ":"))
         data = self._call("instantPayment.do", params, money=True, payment=payment)
-        return parse_instant_payment(data)
+        return _parsed("instantPayment.do", parse_instant_payment, data, money=True)
 
     def order_status(
         self,
@@ -597,7 +648,12 @@ class GatewayClient:
         params = {"orderId": order_id or "", "orderNumber": "" if order_id else order_number or ""}
         params["language"] = language or ""
         data = self._call("getOrderStatusExtended.do", params, money=False, payment=payment)
-        return parse_order_status(data, order_id=order_id or "")
+        return _parsed(
+            "getOrderStatusExtended.do",
+            lambda answer: parse_order_status(answer, order_id=order_id or ""),
+            data,
+            money=False,
+        )
 
     def deposit(
         self, order_id: str, amount: int, *, payment: Payment | None = None
@@ -778,6 +834,26 @@ class GatewayClient:
             # The gateway's answer matters more than its log entry: never turn a
             # completed call into an error because the log could not be written.
             logger.warning("could not record the %s exchange", operation, exc_info=True)
+
+
+ResultT = TypeVar("ResultT")
+
+
+def _parsed(
+    operation: str,
+    parse: Callable[[dict[str, Any]], ResultT],
+    data: dict[str, Any],
+    *,
+    money: bool,
+) -> ResultT:
+    """``parse(data)``, with an answer it cannot use mapped like an unreadable answer."""
+    try:
+        return parse(data)
+    except ValueError as err:
+        message = f"{operation}: malformed answer: {err}"
+        if money:
+            raise OutcomeUnknown(message, operation=operation) from None
+        raise GatewayUnavailable(message, operation=operation) from None
 
 
 def _amount(value: int) -> str:

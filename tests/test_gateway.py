@@ -359,6 +359,46 @@ def test_order_status_keeps_only_masked_card_numbers(gw, client):
     assert client.order_status(order_id=ORDER_ID).card.masked_pan == ""
 
 
+# Well-formed answers with values no payment can have: the app could neither store nor
+# interpret them.
+OUT_OF_RANGE = {
+    "orderStatus beyond the table": {"orderStatus": 99},
+    "orderStatus of a small integer's size": {"orderStatus": 40000},
+    "actionCode beyond 32 bits": {"actionCode": 2**40},
+    "negative amount": {"amount": -1999},
+    "negative approved amount": {"paymentAmountInfo": {"approvedAmount": "-5"}},
+    "refunded amount beyond 12 digits": {"paymentAmountInfo": {"refundedAmount": 10**19}},
+    "overlong mdOrder": {"attributes": [{"name": "mdOrder", "value": "x" * 37}]},
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", list(OUT_OF_RANGE))
+def test_order_status_out_of_range_is_unavailable(gw, client, field):
+    body = {"errorCode": 0, "orderNumber": "X1", "orderStatus": 2, "amount": 1999}
+    gw.on("rest/getOrderStatusExtended.do", reply({**body, **OUT_OF_RANGE[field]}))
+    with pytest.raises(GatewayUnavailable, match="malformed answer") as info:
+        client.order_status(order_number="X1")
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert info.value.operation == "getOrderStatusExtended.do"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"orderId": "x" * 37},
+        {"orderStatus": {"OrderStatus": 99}},
+        {"orderStatus": {"OrderStatus": 2}, "actionCode": -(2**40)},
+    ],
+)
+def test_instant_payment_out_of_range_is_outcome_unknown(gw, client, extra):
+    gw.on("rest/instantPayment.do", reply({"errorCode": 0, "orderId": ORDER_ID, **extra}))
+    with pytest.raises(OutcomeUnknown, match="malformed answer"):
+        pay(client)
+    assert len(gw.received) == 1
+
+
 # --- deposit / reverse / refund ----------------------------------------------------------
 
 
