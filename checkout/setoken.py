@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.core.cache import cache
@@ -49,7 +50,8 @@ def load_rsa_public_key(pem: str) -> rsa.RSAPublicKey:
     """The RSA public key of a PEM (SubjectPublicKeyInfo), tolerant of missing newlines."""
     try:
         key = serialization.load_pem_public_key(normalize_pem(pem).encode())
-    except ValueError as err:
+    except (ValueError, UnsupportedAlgorithm) as err:
+        # UnsupportedAlgorithm: a well-formed key of a type the library does not know.
         raise ValueError("Not a usable PEM public key.") from err
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("The seToken key must be an RSA key.")

@@ -143,6 +143,27 @@ def test_non_rsa_or_broken_keys_are_refused():
         load_rsa_public_key("-----BEGIN PUBLIC KEY-----AAAA-----END PUBLIC KEY-----")
     with pytest.raises(ValueError):
         load_rsa_public_key("not a key")
+    with pytest.raises(ValueError):
+        load_rsa_public_key(UNKNOWN_ALGORITHM_PEM)
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    return bytes([tag, len(body)]) + body
+
+
+#: A well-formed SubjectPublicKeyInfo of an algorithm (OID 1.3.6.1.4.1.99999.1) that the
+#: cryptography library does not know.
+UNKNOWN_ALGORITHM_PEM = (
+    "-----BEGIN PUBLIC KEY-----"
+    + base64.b64encode(
+        _der(
+            0x30,
+            _der(0x30, _der(0x06, bytes.fromhex("2b06010401868d1f01")))
+            + _der(0x03, b"\x00" + bytes(32)),
+        )
+    ).decode()
+    + "-----END PUBLIC KEY-----"
+)
 
 
 # --- the public key's source ------------------------------------------------------------
@@ -226,6 +247,23 @@ def test_no_usable_key_gives_none(gw):
     client = GatewayClient(gw.base_url, "u", "p")
     with override_settings(CHECKOUT={"SETOKEN_PUBLIC_KEY": ""}):
         assert current_public_key(client) is None
+
+
+@pytest.mark.django_db
+def test_key_of_an_unknown_algorithm_is_skipped(gw, private_key):
+    gw.on(
+        "se/keys.do",
+        reply(
+            keys_answer(
+                (UNKNOWN_ALGORITHM_PEM, "RSA", ms(dt.timedelta(days=60))),
+                (pem_of(private_key, one_line=True), "RSA", ms(dt.timedelta(days=30))),
+            )
+        ),
+        method="GET",
+    )
+    client = GatewayClient(gw.base_url, "u", "p")
+    with override_settings(CHECKOUT={"SETOKEN_PUBLIC_KEY": ""}):
+        assert current_public_key(client) == pem_of(private_key)
 
 
 @pytest.mark.django_db
