@@ -82,7 +82,9 @@ def can_view(request: HttpRequest, order: Order) -> bool:
     if owns(request, order):
         return True
     if token_grants(request.GET.get(TOKEN_PARAM, ""), order):
-        grant(request, order)
+        # Without a session (no SessionMiddleware on this path) the link works on its own.
+        if getattr(request, "session", None) is not None:
+            grant(request, order)
         return True
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_active and user.has_perm("checkout.view_order"))

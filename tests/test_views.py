@@ -145,6 +145,17 @@ def test_signed_link_grants_access_until_it_expires(client):
     assert client.get(card_url(order)).status_code == 200
 
 
+def test_signed_link_works_where_there_is_no_session(client, settings):
+    # Sessions, and the middleware that needs them, are left out.
+    needs_session = ("contrib.sessions", "contrib.auth", "contrib.messages")
+    settings.MIDDLEWARE = [
+        m for m in settings.MIDDLEWARE if not any(app in m for app in needs_session)
+    ]
+    order = OrderFactory()
+    assert client.get(access.signed_url(order)).status_code == 200
+    assert client.get(card_url(order)).status_code == 404
+
+
 def test_signed_link_is_bound_to_its_order_and_expires(client):
     order, other = OrderFactory(), OrderFactory()
     assert not access.token_grants(access.make_token(other), order)
