@@ -8,7 +8,7 @@ checksum verified, status query, checked against the payment, AWAITING_3DS -> PA
 history row, signals), then the same notification delivered again (a duplicate: stored,
 verified, queried, nothing changes). The sandbox gateway answers over real HTTP.
 
-    .venv/bin/python -m tests.benchmarks.bench_callbacks [--n 200] [--db auto|sqlite|postgres]
+    .venv/bin/python -m tests.benchmarks.bench_callbacks [--n 150] [--db auto|sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -145,4 +145,4 @@ def bench(args: Any) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main("tests.benchmarks.bench_callbacks", __doc__.splitlines()[0], 200, bench))
+    sys.exit(main("tests.benchmarks.bench_callbacks", __doc__.splitlines()[0], 150, bench))

@@ -9,7 +9,7 @@ which runs the access check, form validation, the attempt limits, the claim
 transaction, instantPayment.do, the status query, the transitions with their history
 rows and the signals. The sandbox gateway answers both over real HTTP from this process.
 
-    .venv/bin/python -m tests.benchmarks.bench_payment [--n 100] [--db auto|sqlite|postgres]
+    .venv/bin/python -m tests.benchmarks.bench_payment [--n 80] [--db auto|sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -170,4 +170,4 @@ def bench(args: Any) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main("tests.benchmarks.bench_payment", __doc__.splitlines()[0], 100, bench))
+    sys.exit(main("tests.benchmarks.bench_payment", __doc__.splitlines()[0], 80, bench))
