@@ -13,6 +13,7 @@ verified, queried, nothing changes). The sandbox gateway answers over real HTTP.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -44,7 +45,7 @@ def _expect(condition: bool, what: str) -> None:
         sys.exit(f"benchmark stopped: {what}")
 
 
-def bench(args: Any) -> None:
+def bench(args: argparse.Namespace) -> None:
     from django.test import Client
     from django.urls import reverse
 

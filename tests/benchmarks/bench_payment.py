@@ -14,6 +14,7 @@ rows and the signals. The sandbox gateway answers both over real HTTP from this 
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import sys
 from typing import Any
@@ -53,7 +54,7 @@ def _expect(condition: bool, what: str) -> None:
         sys.exit(f"benchmark stopped: {what}")
 
 
-def bench(args: Any) -> None:
+def bench(args: argparse.Namespace) -> None:
     from django.test import Client
     from django.urls import reverse
 

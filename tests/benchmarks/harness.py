@@ -38,7 +38,9 @@ def _postgres_url() -> str:
     return url if url.split(":", 1)[0] in _POSTGRES_SCHEMES else ""
 
 
-def parse_args(description: str, default_n: int, argv: Sequence[str] | None = None) -> Any:
+def parse_args(
+    description: str, default_n: int, argv: Sequence[str] | None = None
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--n", type=int, default=default_n, help=f"timed rounds (default {default_n})"
@@ -60,7 +62,9 @@ def parse_args(description: str, default_n: int, argv: Sequence[str] | None = No
     return args
 
 
-def main(module: str, description: str, default_n: int, bench: Callable[[Any], None]) -> int:
+def main(
+    module: str, description: str, default_n: int, bench: Callable[[argparse.Namespace], None]
+) -> int:
     """Run ``bench(args)`` on the chosen database, or once per database in child processes."""
     args = parse_args(description, default_n)
     if args.db != "auto":
