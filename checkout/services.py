@@ -545,8 +545,17 @@ def _mismatches(payment: Payment, status: OrderStatus) -> list[str]:
     if status.order_id and payment.gateway_order_id and status.order_id != payment.gateway_order_id:
         problems.append(f"orderId {status.order_id!r}")
     amounts = status.amounts
-    if amounts.deposited > payment.amount or amounts.refunded > amounts.deposited:
+    if (
+        amounts.approved > payment.amount
+        or amounts.deposited > payment.amount
+        or amounts.refunded > amounts.deposited
+    ):
         problems.append("amounts out of range")
+    authorised = amounts.approved or amounts.deposited
+    if payment.status not in SECURED_STATUSES and authorised and authorised != payment.amount:
+        # The order's amount is what was asked for; what counts as paid is what the bank
+        # authorised, and a partial authorisation must not pass as the whole price.
+        problems.append(f"authorised amount {authorised}")
     return problems
 
 

@@ -401,6 +401,34 @@ def test_amounts_out_of_range_need_review(oncommit):
 
 
 @pytest.mark.parametrize(
+    ("order_status", "amounts"),
+    [
+        (2, PaymentAmountInfo("DEPOSITED", 1000, 1000, 0)),
+        (1, PaymentAmountInfo("APPROVED", 1000, 0, 0)),
+        (1, PaymentAmountInfo("APPROVED", 2500, 0, 0)),
+    ],
+)
+def test_authorisation_of_another_amount_needs_review_and_never_pays(
+    order_status, amounts, oncommit, events
+):
+    payment = PaymentFactory(status=S.AWAITING_3DS, gateway_order_id="gw-11")
+    assert payment.amount == 1999
+    payment, _ = apply(payment, answer(payment, order_status, amounts=amounts), oncommit)
+    assert payment.status == S.NEEDS_REVIEW and not payment.order.is_paid
+    assert payment.approved_amount == 0 and payment.captured_amount == 0
+    assert events["paid"] == []
+
+
+def test_capturing_part_of_a_hold_is_not_a_mismatch(oncommit, events):
+    payment = PaymentFactory(status=S.PROCESSING, gateway_order_id="gw-12", preauth=True)
+    payment, _ = apply(payment, answer(payment, 1), oncommit)
+    part = PaymentAmountInfo("DEPOSITED", payment.amount, 1000, 0)
+    payment, _ = apply(payment, answer(payment, 2, amounts=part), oncommit)
+    assert payment.status == S.PAID and payment.captured_amount == 1000
+    assert len(events["paid"]) == 1
+
+
+@pytest.mark.parametrize(
     ("value", "kept"),
     [
         ("444455**3333", "444455**3333"),
