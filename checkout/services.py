@@ -597,13 +597,20 @@ def refresh_payment(payment: Payment, *, source: str, operator: Any = None) -> t
 
     Runs the query outside any transaction (by gateway order id, else by order number).
     An order the gateway still does not know well after the attempt began (see
-    UNKNOWN_ORDER_GRACE) settles the attempt as FAILED. Raises GatewayUnavailable when
-    the gateway cannot be reached, and GatewayRefused for any other refusal.
+    UNKNOWN_ORDER_GRACE) settles the attempt as FAILED. A payment with a capture, void or
+    refund in flight is left alone: ``backoffice.settle_pending()`` settles it. Raises
+    GatewayUnavailable when the gateway cannot be reached, and GatewayRefused for any
+    other refusal.
     """
     from checkout.gateway import get_client
 
     if _in_transaction():
         raise RuntimeError("getOrderStatusExtended.do must not run inside a transaction.")
+    if payment.pending_operation:
+        # Applied here first, the answer would hide from that settlement whether the
+        # operation happened (a refund would read as "did not happen", inviting a second
+        # one) and the history would not name the operator who asked for it.
+        return payment, False
     client = get_client()
     try:
         if payment.gateway_order_id:

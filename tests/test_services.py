@@ -11,8 +11,8 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from checkout import signals
-from checkout.exceptions import OrderNotPayable
+from checkout import backoffice, signals
+from checkout.exceptions import OrderNotPayable, OutcomeUnknown
 from checkout.gateway import CardAuthInfo, OrderStatus, PaymentAmountInfo
 from checkout.models import Order, Payment, PaymentStatus, Source, StatusChange
 from checkout.services import (
@@ -20,10 +20,12 @@ from checkout.services import (
     create_order,
     masked_pan,
     new_order_number,
+    refresh_payment,
     start_payment,
     transition,
 )
-from tests.factories import OrderFactory, PaymentFactory
+from tests.factories import OperatorFactory, OrderFactory, PaymentFactory
+from tests.test_backoffice import bank_operations, fault, pay
 
 S = PaymentStatus
 pytestmark = pytest.mark.django_db
@@ -449,3 +451,25 @@ def test_history_is_append_only():
     row.note = "rewritten"
     with pytest.raises(ValueError, match="append-only"):
         row.save()
+
+
+def test_refresh_leaves_a_back_office_operation_in_flight_to_its_settlement(
+    sandbox_url, live_server
+):
+    payment = pay(live_server.url, preauth=False)
+    operator = OperatorFactory(permissions=["checkout.refund_payment"])
+    fault("drop_after", "refund.do")
+    with pytest.raises(OutcomeUnknown):
+        backoffice.refund(payment, 600, operator=operator, reason="broken screen")
+    assert bank_operations(payment, "refund") == [600]
+    # A page load (the return URL, say) asks for the status meanwhile: it must not apply it.
+    payment, changed = refresh_payment(
+        Payment.objects.get(pk=payment.pk), source=Source.THREEDS_RETURN
+    )
+    assert not changed and payment.status == S.PAID and payment.refunded_amount == 0
+    # The settlement then sees that the refund happened and names who asked for it.
+    payment, outcome = backoffice.settle_pending(payment)
+    assert outcome == "settled"
+    assert (payment.status, payment.refunded_amount) == (S.PARTLY_REFUNDED, 600)
+    change = payment.history.latest()
+    assert change.operator == operator and change.note == "refund 6.00 EUR: broken screen"
