@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -67,7 +68,13 @@ def _generate_key(now: datetime) -> SigningKey:
 
 
 def _private_key(key: SigningKey) -> rsa.RSAPrivateKey:
-    loaded = serialization.load_pem_private_key(key.private_pem.encode(), password=None)
+    return _load_private_key(key.private_pem)
+
+
+@lru_cache(maxsize=8)
+def _load_private_key(private_pem: str) -> rsa.RSAPrivateKey:
+    # Loading validates the key, which costs tens of milliseconds: once per key is enough.
+    loaded = serialization.load_pem_private_key(private_pem.encode(), password=None)
     assert isinstance(loaded, rsa.RSAPrivateKey)
     return loaded
 
