@@ -168,8 +168,12 @@ def transition(
                 .exclude(pk=locked.pk)
                 .exists()
             )
+        # Robust: a receiver's failure is logged and must not turn a committed transition
+        # into an error for the caller (a shopper's page, a callback); checkout_sync sends
+        # order_paid again until the order is marked fulfilled.
         transaction.on_commit(
-            lambda: _announce(locked, from_status, to_status, source, first_secured)
+            lambda: _announce(locked, from_status, to_status, source, first_secured),
+            robust=True,
         )
         return locked, True
 

@@ -308,6 +308,24 @@ def test_paid_answer_marks_paid_copies_details_and_signals_once(oncommit, events
     assert len(events["changed"]) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_receiver_breaks_neither_the_caller_nor_the_transition(caplog):
+    payment = PaymentFactory(status=S.PROCESSING, gateway_order_id="gw-13")
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("mail server down")
+
+    signals.order_paid.connect(broken, dispatch_uid="test-broken")
+    try:
+        # Committed for real: the receivers run as they do in production.
+        payment, changed = apply_order_status(payment, answer(payment, 2), source=Source.CALLBACK)
+    finally:
+        signals.order_paid.disconnect(dispatch_uid="test-broken")
+    assert changed and Payment.objects.get(pk=payment.pk).status == S.PAID
+    # Logged; checkout_sync sends order_paid again until the order is marked fulfilled.
+    assert "mail server down" in caplog.text
+
+
 def test_hold_then_capture_signals_order_paid_once(oncommit, events):
     payment = PaymentFactory(status=S.AWAITING_3DS, gateway_order_id="gw-2", preauth=True)
     payment, _ = apply(payment, answer(payment, 1), oncommit)
