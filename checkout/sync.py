@@ -416,6 +416,12 @@ def report(*, send: bool = True) -> str:
         logger.warning("%s\n%s", subject, body)
         digest = hashlib.sha256(body.encode()).hexdigest()
         key = f"checkout_sync:report:{digest}"
-        if cache.add(key, True, timeout=REPORT_REPEAT):
+        try:
+            first = cache.add(key, True, timeout=REPORT_REPEAT)
+        except Exception:
+            # Better the same report twice in a day than none while things are failing.
+            logger.exception("checkout_sync: report not deduplicated: the cache is unavailable")
+            first = True
+        if first:
             mail_admins(subject, body)
     return f"{subject}\n{body}"
