@@ -241,6 +241,10 @@ INVALID_REQUESTS = [
     ({"backUrl": "/checkout/return/"}, "4"),
     ({"backUrl": ""}, "4"),
     ({"failUrl": "relative/fail"}, "4"),
+    # urlsplit() raises on these: an unclosed IPv6 bracket.
+    ({"backUrl": "https://[::1/return/"}, "4"),
+    ({"failUrl": "https://[fail/"}, "4"),
+    ({"dynamicCallbackUrl": "https://[cb/"}, "5"),
     ({"amount": ""}, "4"),
     ({"amount": "12.50"}, "5"),
     ({"amount": "-5"}, "5"),

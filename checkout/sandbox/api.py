@@ -160,7 +160,10 @@ def _digits(value: str, *, max_length: int) -> bool:
 def _absolute_url(value: str) -> bool:
     if len(value) > 512:
         return False
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
