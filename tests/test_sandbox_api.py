@@ -645,3 +645,20 @@ def test_no_full_card_number_or_cvc_is_stored(gateway):
         assert card.pan not in dump
         assert card.masked_pan in dump or card.fault
     assert '"123"' not in dump  # the CVC
+
+
+def test_nul_characters_are_error_5_in_each_methods_style(gateway):
+    for change in ({"orderNumber": "A\x00B"}, {"description": "x\x00"}, {"userName": "a\x00"}):
+        answer = _pay_without(gateway, change)
+        assert answer["errorCode"] == "5", change
+        assert answer["error"]
+    assert not Order.objects.exists()
+    paid = gateway.pay(amount=1000)
+    answer = gateway.json(
+        "refund.do", orderId=paid["orderId"], externalRefundId="r\x00", amount="1"
+    )
+    assert answer["errorCode"] == 5
+    assert answer["errorMessage"]
+    answer = gateway.json("getOrderStatusExtended.do", orderNumber="n\x00")
+    assert answer["errorCode"] == "5"
+    assert gateway.status(paid["orderId"])["paymentAmountInfo"]["refundedAmount"] == 0

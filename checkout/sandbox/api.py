@@ -127,6 +127,10 @@ def rest_method(name: str, style: Style) -> Callable[[Handler], Callable[..., Ht
             if request.method != "POST":
                 return HttpResponseNotAllowed(["POST"])
             params = request.POST
+            # PostgreSQL text cannot hold NUL: refused here, before any query sees it.
+            for key, values in params.lists():
+                if "\x00" in key or any("\x00" in value for value in values):
+                    return json_response(style.error(5, f"Invalid value of {key!r}"))
             try:
                 merchant = _authenticate(params)
             except ProcessingError as err:
