@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import iso4217
+
+#: A whole part with thousands separators, as format_amount() writes it ("1,000").
+_GROUPED = re.compile(r"\d{1,3}(,\d{3})+")
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,12 @@ def format_amount(minor: int, code: str) -> str:
 def parse_amount(text: str, code: str) -> int:
     """Parse a decimal string ("12.50") into minor units, refusing extra precision."""
     exp = currency(code).exponent
-    text = text.strip().replace(",", "")
+    text = text.strip()
+    whole, _, frac = text.partition(".")
+    if "," in text and ("," in frac or not _GROUPED.fullmatch(whole)):
+        # "1,50" is a decimal comma: dropped as a separator it would mean 100 times as much.
+        raise ValueError(f"Not an amount: {text!r} (use a point for decimals).")
+    text = text.replace(",", "")
     if not text or text.count(".") > 1 or not text.replace(".", "").isdigit():
         raise ValueError(f"Not an amount: {text!r}.")
     whole, _, frac = text.partition(".")

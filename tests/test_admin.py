@@ -222,6 +222,14 @@ def test_amount_needs_one_currency(admin_client):
     assert "one currency" in str(response.context["form"].errors)
 
 
+@pytest.mark.django_db
+def test_a_decimal_comma_is_refused_not_read_as_thousands(admin_client):
+    paid = PaymentFactory(status=S.PAID, gateway_order_id="g", captured_amount=1999)
+    response = act(admin_client, PAYMENTS, "refund_payments", [paid], amount="1,50", reason="x")
+    assert "use a point for decimals" in str(response.context["form"].errors)
+    assert not Exchange.objects.exists()
+
+
 # --- actions against the sandbox -------------------------------------------------------------
 
 

@@ -83,6 +83,11 @@ def test_parse_amount_is_exact(text, code, minor):
         ("-1", "EUR"),
         ("1e3", "EUR"),
         ("12.5", "ZZZ"),
+        # A decimal comma: read as a thousands separator it would mean 100 times the amount.
+        ("1,50", "EUR"),
+        ("12,5", "EUR"),
+        ("1,0000.00", "EUR"),
+        ("1.000,00", "EUR"),
     ],
 )
 def test_parse_amount_refuses_bad_text(text, code):
