@@ -154,3 +154,36 @@ def test_pay_button_is_disabled_while_submitting(page, pem):
     assert len(held) == 1, "a second submit is ignored"
     held[0].fulfill(status=200, content_type="text/html", body="<p id=done>posted</p>")
     page.wait_for_selector("#done")
+
+
+def test_a_server_error_gives_way_to_the_scripts_own_message(page, pem):
+    """The page came back with the server's error under the number (as _field.html renders
+    it); once the shopper corrects the number, nothing may still call it invalid."""
+    from tests.browser.pages import ORIGIN, FakeShop
+
+    shop = FakeShop(
+        f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<script src="/static/checkout/card.js" defer></script></head><body>
+<form id="card-form" method="post" action="/pay" data-setoken-key="{pem}">
+  <input type="hidden" name="se_token"><input type="hidden" name="brand">
+  <input type="hidden" name="last4">
+  <label for="id_cardholder_name">Name on card</label>
+  <input id="id_cardholder_name" name="cardholder_name" value="Test Holder" required>
+  <label for="id_pan">Card number</label>
+  <input id="id_pan" name="pan" aria-invalid="true" aria-describedby="id_pan_error">
+  <p class="field-error" id="id_pan_error">This card number is not valid. Check it and retry.</p>
+  <label for="id_expiry">Expiry (MM/YY)</label><input id="id_expiry" name="expiry">
+  <label for="id_cvc">CVC</label><input id="id_cvc" name="cvc">
+  <button type="submit">Pay 14.50 EUR</button>
+</form></body></html>"""
+    )
+    shop.install(page)
+    page.goto(ORIGIN + "/")
+    pan = page.locator("#id_pan")
+    pan.press_sequentially("4111111111111112")
+    assert pan.get_attribute("aria-invalid") == "true"
+    pan.fill("")
+    pan.press_sequentially(PAN)
+    assert pan.get_attribute("aria-invalid") is None
+    assert not page.locator("#id_pan_error").is_visible()
+    assert "id_pan_error" not in (pan.get_attribute("aria-describedby") or "").split()

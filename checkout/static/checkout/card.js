@@ -147,7 +147,16 @@
       el.hidden = true;
       var anchor = input === inputs.pan ? brandBadge : input;
       anchor.insertAdjacentElement("afterend", el);
-      var described = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+      // From now on the script keeps this field's message current. A message the server
+      // rendered is hidden: left alone it would still say "invalid" after the fix.
+      var described = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (id) {
+        var old = id ? document.getElementById(id) : null;
+        if (old && old.classList.contains("field-error")) {
+          old.hidden = true;
+          return false;
+        }
+        return !!id;
+      });
       described.push(el.id);
       input.setAttribute("aria-describedby", described.join(" "));
       errorFor[key] = el;
