@@ -187,3 +187,18 @@ def test_a_server_error_gives_way_to_the_scripts_own_message(page, pem):
     assert pan.get_attribute("aria-invalid") is None
     assert not page.locator("#id_pan_error").is_visible()
     assert "id_pan_error" not in (pan.get_attribute("aria-describedby") or "").split()
+
+
+def test_a_number_too_short_for_the_gateway_is_a_field_error(page, pem):
+    """Twelve Luhn-valid digits: the seToken (and the gateway) need 13 to 19, so the shopper
+    hears that the number is wrong, not that encryption failed and a reload would help."""
+    shop = card_form_page(page, pem)
+    fill(page, pan="501800000009")
+    page.click("button[type=submit]")
+    pan = page.locator("#id_pan")
+    assert pan.get_attribute("aria-invalid") == "true"
+    error_id = pan.get_attribute("aria-describedby").split()[-1]
+    assert "not valid" in page.locator(f"#{error_id}").text_content()
+    assert not page.locator("[role=alert]").is_visible()
+    page.wait_for_timeout(200)
+    assert shop.posts == []

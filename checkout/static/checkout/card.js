@@ -18,13 +18,14 @@
     { id: "AMEX", label: "American Express", re: /^3[47]/, lengths: [15], groups: [4, 6, 5], cvc: 4 },
     { id: "DINERS", label: "Diners Club", re: /^3(0[0-5]|[689])/, lengths: [14, 16, 19], groups: [4, 6, 4], cvc: 3 },
     { id: "JCB", label: "JCB", re: /^35(2[89]|[3-8])/, lengths: [16, 17, 18, 19], groups: [4, 4, 4, 4, 3], cvc: 3 },
-    { id: "MAESTRO", label: "Maestro", re: /^(5018|5020|5038|5893|6304|6759|676[1-3])/, lengths: [12, 13, 14, 15, 16, 17, 18, 19], groups: [4, 4, 4, 4, 3], cvc: 3 },
+    { id: "MAESTRO", label: "Maestro", re: /^(5018|5020|5038|5893|6304|6759|676[1-3])/, lengths: [13, 14, 15, 16, 17, 18, 19], groups: [4, 4, 4, 4, 3], cvc: 3 },
     { id: "MASTERCARD", label: "Mastercard", re: /^(5[1-5]|222[1-9]|22[3-9]|2[3-6]|27[01]|2720)/, lengths: [16], groups: [4, 4, 4, 4], cvc: 3 },
     { id: "VISA", label: "Visa", re: /^4/, lengths: [13, 16, 19], groups: [4, 4, 4, 4, 3], cvc: 3 },
     { id: "DISCOVER", label: "Discover", re: /^(6011|64[4-9]|65)/, lengths: [16, 17, 18, 19], groups: [4, 4, 4, 4, 3], cvc: 3 },
     { id: "CUP", label: "UnionPay", re: /^62/, lengths: [16, 17, 18, 19], groups: [4, 4, 4, 4, 3], cvc: 3 },
   ];
-  var UNKNOWN_BRAND = { id: "", label: "", lengths: [12, 13, 14, 15, 16, 17, 18, 19], groups: [4, 4, 4, 4, 3], cvc: 3 };
+  // 13 digits at least: the seToken (rsa.js) and the gateway take 13 to 19.
+  var UNKNOWN_BRAND = { id: "", label: "", lengths: [13, 14, 15, 16, 17, 18, 19], groups: [4, 4, 4, 4, 3], cvc: 3 };
 
   function digits(value) {
     return String(value || "").replace(/\D/g, "");
