@@ -662,3 +662,11 @@ def test_nul_characters_are_error_5_in_each_methods_style(gateway):
     answer = gateway.json("getOrderStatusExtended.do", orderNumber="n\x00")
     assert answer["errorCode"] == "5"
     assert gateway.status(paid["orderId"])["paymentAmountInfo"]["refundedAmount"] == 0
+
+
+def test_an_amount_of_thousands_of_digits_is_error_5(gateway):
+    held = gateway.pay(amount=1000, preAuth="true")
+    answer = gateway.json("deposit.do", orderId=held["orderId"], amount="1" * 5000)
+    assert answer["errorCode"] == 5
+    assert _pay_without(gateway, {"amount": "9" * 5000})["errorCode"] == "5"
+    assert gateway.status(held["orderId"])["orderStatus"] == 1
