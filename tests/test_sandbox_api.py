@@ -502,6 +502,8 @@ def test_bad_setoken_is_error_5(gateway):
         "garbage": "not base64 at all!",
         "reused": used,
         "md_order": _setoken(gateway, APPROVES, md_order=str(uuid.uuid4())),
+        "long_uuid": _setoken(gateway, APPROVES, token_uuid="u" * 65),
+        "nul_uuid": _setoken(gateway, APPROVES, token_uuid="u\x00"),
         "other_key": base64.b64encode(
             other_key.encrypt(plain.encode(), padding.PKCS1v15())
         ).decode(),

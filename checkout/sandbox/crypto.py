@@ -147,6 +147,9 @@ def decrypt_setoken(token: str, *, now: datetime | None = None) -> SeTokenCard:
         raise SeTokenError("seToken timestamp is too old or in the future")
     if not token_uuid:
         raise SeTokenError("seToken has no UUID")
+    # It is stored (to refuse a replay): it must fit the column and hold no NUL.
+    if len(token_uuid) > 64 or not token_uuid.isprintable():
+        raise SeTokenError("seToken UUID is malformed")
     if md_order:
         raise SeTokenError("seToken for instantPayment.do must not name an order")
     if binding_id:
