@@ -262,6 +262,8 @@ INVALID_REQUESTS = [
     ({"cvc": ""}, "5"),
     ({"description": "<script>alert(1)</script>"}, "5"),
     ({"jsonParams": "[1,2]"}, "5"),
+    ({"jsonParams": '{"a": "\\u0000"}'}, "5"),
+    ({"jsonParams": '{"\\u0000": "b"}'}, "5"),
     ({"preAuth": "maybe"}, "5"),
     ({"cardHolderName": "J0HN <>"}, "5"),
 ]

@@ -318,6 +318,9 @@ def _new_order(params: Mapping[str, str]) -> processing.NewOrder:
         if not isinstance(loaded, dict):
             raise ProcessingError(5, "Invalid jsonParams")
         json_params = {str(key): str(value) for key, value in loaded.items()}
+        # "\u0000" arrives escaped, past the check for NUL in the raw parameters.
+        if any("\x00" in key + value for key, value in json_params.items()):
+            raise ProcessingError(5, "Invalid jsonParams")
     email = params.get("email", "").strip()
     ip = params.get("ip", "").strip()
     client_id = params.get("clientId", "").strip()
