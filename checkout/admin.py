@@ -19,7 +19,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -79,6 +79,16 @@ class ReadOnlyMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class NulSafeListMixin:
+    """A list whose filter or search parameters hold NUL answers 400: PostgreSQL refuses the
+    query (a server error otherwise)."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        if any("\x00" in key + value for key, values in request.GET.lists() for value in values):
+            return HttpResponseBadRequest("Invalid character in the list's parameters.")
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
 
 class AuditInline(ReadOnlyMixin, admin.TabularInline):
@@ -405,7 +415,7 @@ def _payment_search(term: str) -> Q | None:
 
 
 @admin.register(Payment)
-class PaymentAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
+class PaymentAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Payment attempts: read-only, with the back-office actions."""
 
     list_display = (
@@ -582,7 +592,7 @@ class PaymentStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
+class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Orders with their attempts and full history: read-only, with the back-office actions."""
 
     list_display = (
@@ -786,7 +796,7 @@ def _cells(tag: str, values: Iterable[str]) -> SafeString:
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class NotificationAdmin(NulSafeListMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Callback notifications as received: read-only, with a re-process action."""
 
     list_display = (
@@ -880,7 +890,7 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Exchange)
-class ExchangeAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ExchangeAdmin(NulSafeListMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Calls to the gateway, secrets redacted: read-only."""
 
     list_display = (

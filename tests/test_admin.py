@@ -210,6 +210,23 @@ def test_actions_follow_permissions():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        (PAYMENTS, "status=%00"),
+        (PAYMENTS, "currency=E%00R"),
+        (ORDERS, "payment_status=%00"),
+        (NOTIFICATIONS, "created_at__gte=%00"),
+        (EXCHANGES, "operation=%00"),
+    ],
+)
+def test_a_nul_in_list_parameters_is_a_bad_request(admin_client, url, query):
+    PaymentFactory()
+    assert admin_client.get(f"{url}?{query}").status_code == 400
+    assert admin_client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
 def test_amount_needs_one_currency(admin_client):
     eur = PaymentFactory(status=S.PAID, gateway_order_id="g1", captured_amount=1999)
     usd = PaymentFactory(
