@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 
@@ -64,6 +65,8 @@ def test_invalid_card_form_shows_errors_and_never_echoes_card_data(client):
     assert "The security code is 3 digits long" in html
     assert "4444555511113334" not in html and 'value="85"' not in html
     assert 'value="A Shopper"' in html
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "element ids must be unique for aria-describedby"
     assert not Payment.objects.exists() and not Exchange.objects.exists()
 
 
