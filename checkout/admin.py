@@ -57,6 +57,12 @@ def _money(amount: int, currency: str) -> str:
         return f"{amount} {currency}"
 
 
+def _change_link(model_name: str, pk: Any, text: Any) -> str:
+    """A link to an object's admin page (escaped)."""
+    url = reverse(f"admin:checkout_{model_name}_change", args=[pk])
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
 def _uuid(term: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(term.strip())
@@ -137,8 +143,7 @@ class ExchangeInline(AuditInline):
 
     @admin.display(description=_("operation"))
     def exchange_link(self, obj: Exchange) -> str:
-        url = reverse("admin:checkout_exchange_change", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, obj.operation)
+        return _change_link("exchange", obj.pk, obj.operation)
 
 
 class NotificationInline(AuditInline):
@@ -158,8 +163,7 @@ class NotificationInline(AuditInline):
 
     @admin.display(description=_("notification"))
     def notification_link(self, obj: Notification) -> str:
-        url = reverse("admin:checkout_notification_change", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, str(obj))
+        return _change_link("notification", obj.pk, str(obj))
 
 
 # --- the operation form ------------------------------------------------------------------
@@ -534,8 +538,7 @@ class PaymentAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, admin.Model
 
     @admin.display(description=_("order"))
     def order_link(self, obj: Payment) -> str:
-        url = reverse("admin:checkout_order_change", args=[obj.order_id])
-        return format_html('<a href="{}">{}</a>', url, obj.order)
+        return _change_link("order", obj.order_id, obj.order)
 
 
 # --- orders ----------------------------------------------------------------------------------
@@ -560,8 +563,7 @@ class PaymentInline(AuditInline):
 
     @admin.display(description=_("order number"))
     def payment_link(self, obj: Payment) -> str:
-        url = reverse("admin:checkout_payment_change", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, obj.order_number)
+        return _change_link("payment", obj.pk, obj.order_number)
 
     @admin.display(description=_("amount"))
     def amount_display(self, obj: Payment) -> str:
@@ -877,8 +879,7 @@ class NotificationAdmin(NulSafeListMixin, ReadOnlyMixin, admin.ModelAdmin):
     def payment_link(self, obj: Notification) -> str:
         if obj.payment_id is None:
             return "—"
-        url = reverse("admin:checkout_payment_change", args=[obj.payment_id])
-        return format_html('<a href="{}">{}</a>', url, obj.payment)
+        return _change_link("payment", obj.payment_id, obj.payment)
 
     @admin.display(description=_("parameters"))
     def params_display(self, obj: Notification) -> str:

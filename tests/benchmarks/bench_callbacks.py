@@ -24,6 +24,7 @@ from tests.benchmarks.harness import (
     backend_name,
     count_queries,
     describe_queries,
+    expect,
     main,
     print_table,
     ratio,
@@ -38,11 +39,6 @@ STATUS = "gateway client: status query"
 FIRST = "callback view: first delivery"
 REPEAT = "callback view: duplicate"
 COUNTED_ROUNDS = 5
-
-
-def _expect(condition: bool, what: str) -> None:
-    if not condition:
-        sys.exit(f"benchmark stopped: {what}")
 
 
 def bench(args: argparse.Namespace) -> None:
@@ -71,9 +67,9 @@ def bench(args: argparse.Namespace) -> None:
             payment, _ = submit_payment(
                 start_payment(order), back_url=back_url, fail_url=back_url, card=card
             )
-            _expect(payment.status == PaymentStatus.AWAITING_3DS, f"setup: {payment.status}")
+            expect(payment.status == PaymentStatus.AWAITING_3DS, f"setup: {payment.status}")
             bank = start_acs(BankOrder.objects.get(pk=str(payment.gateway_order_id)))
-            _expect(bank.status == 2, f"setup: the bank's order is in status {bank.status}")
+            expect(bank.status == 2, f"setup: the bank's order is in status {bank.status}")
             params = {
                 "mdOrder": str(payment.gateway_order_id),
                 "orderNumber": payment.order_number,
@@ -88,17 +84,17 @@ def bench(args: argparse.Namespace) -> None:
 
         def status_query(payment: Payment) -> None:
             status = client.order_status(order_id=payment.gateway_order_id)
-            _expect(status.order_status == 2, f"status query: orderStatus {status.order_status}")
+            expect(status.order_status == 2, f"status query: orderStatus {status.order_status}")
 
         def deliver(payment: Payment, params: dict[str, str]) -> None:
             response = http.get(URL, params)
-            _expect(response.status_code == 200, f"callback answered {response.status_code}")
+            expect(response.status_code == 200, f"callback answered {response.status_code}")
 
         def check_paid(payment: Payment) -> None:
             payment.refresh_from_db()
-            _expect(payment.status == PaymentStatus.PAID, f"after the callback: {payment.status}")
+            expect(payment.status == PaymentStatus.PAID, f"after the callback: {payment.status}")
             paid = StatusChange.objects.filter(payment=payment, to_status=PaymentStatus.PAID)
-            _expect(paid.count() == 1, f"{paid.count()} transitions to PAID")
+            expect(paid.count() == 1, f"{paid.count()} transitions to PAID")
 
         def one_round(i: int, watches: dict[str, Stopwatch]) -> None:
             payment, params = ready.pop()

@@ -26,6 +26,7 @@ from tests.benchmarks.harness import (
     backend_name,
     count_queries,
     describe_queries,
+    expect,
     main,
     print_table,
     ratio,
@@ -49,11 +50,6 @@ APP = "app: create_order + card POST"
 COUNTED_ROUNDS = 5
 
 
-def _expect(condition: bool, what: str) -> None:
-    if not condition:
-        sys.exit(f"benchmark stopped: {what}")
-
-
 def bench(args: argparse.Namespace) -> None:
     from django.test import Client
     from django.urls import reverse
@@ -71,7 +67,7 @@ def bench(args: argparse.Namespace) -> None:
         # The app builds its return URL from the request: the test client's host.
         back_url = "http://testserver" + reverse("checkout:return")
         key = current_public_key()
-        _expect(bool(key), "the sandbox published no seToken key")
+        expect(bool(key), "the sandbox published no seToken key")
         http = Client(raise_request_exception=True)
         # A new client address per payment keeps the attempt limits counting without
         # ever refusing one.
@@ -110,12 +106,12 @@ def bench(args: argparse.Namespace) -> None:
             return http.post(signed_url(order), FORM, REMOTE_ADDR=address)
 
         def check_direct(status: Any) -> None:
-            _expect(status.order_status == 2, f"gateway client: orderStatus {status.order_status}")
+            expect(status.order_status == 2, f"gateway client: orderStatus {status.order_status}")
 
         def check_app(order: Order, response: Any) -> None:
             payment = order.payments.get()
-            _expect(response.status_code == 303, f"card POST answered {response.status_code}")
-            _expect(payment.status == PaymentStatus.PAID, f"app: payment {payment.status}")
+            expect(response.status_code == 303, f"card POST answered {response.status_code}")
+            expect(payment.status == PaymentStatus.PAID, f"app: payment {payment.status}")
 
         def one_round(i: int, watches: dict[str, Stopwatch]) -> None:
             cases = [CARD_FIELDS, SETOKEN, APP]

@@ -82,6 +82,12 @@ def main(
     return status
 
 
+def expect(condition: bool, what: str) -> None:
+    """Stop the benchmark when an operation ended in the wrong state."""
+    if not condition:
+        sys.exit(f"benchmark stopped: {what}")
+
+
 def _setup_django(backend: str) -> None:
     if backend == "postgres":
         if not _postgres_url():
