@@ -9,6 +9,10 @@ import pytest
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+#: Every address the guard refused, so a test can tell its refusal from any other failure.
+REFUSED: list[str] = []
 
 
 def _loopback_only(address) -> None:
@@ -20,7 +24,28 @@ def _loopback_only(address) -> None:
         except ValueError:
             if host == "localhost":
                 return
+        REFUSED.append(str(host))
         raise ConnectionRefusedError(f"tests may not connect to {host!r}: loopback only")
+
+
+def _local_name(host) -> bool:
+    if host is None or host in ("localhost", ""):
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    # Refused before the lookup, so a test proves the guard stopped it (not a DNS failure).
+    if not _local_name(host):
+        REFUSED.append(str(host))
+        raise ConnectionRefusedError(f"tests may not look up {host!r}: loopback only")
+    return _real_getaddrinfo(host, *args, **kwargs)
 
 
 def _guarded_connect(self, address):
@@ -37,9 +62,18 @@ def _guarded_connect_ex(self, address):
 def _no_real_network():
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _guarded_getaddrinfo
     yield
+    socket.getaddrinfo = _real_getaddrinfo
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def refused_connections():
+    """A function listing the hosts the network guard refused since the test began."""
+    start = len(REFUSED)
+    return lambda: REFUSED[start:]
 
 
 @pytest.fixture

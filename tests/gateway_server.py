@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-EXAMPLES = Path("/work/shared/gateway/examples")
+#: Published gateway answers, kept with the tests (see fixtures/gateway/README.md).
+EXAMPLES = Path(__file__).parent / "fixtures" / "gateway"
 
 
 @dataclass

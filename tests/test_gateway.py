@@ -35,6 +35,7 @@ from checkout.gateway import (
 )
 from checkout.models import Exchange
 from tests.gateway_server import (
+    EXAMPLES,
     closed_port,
     drop,
     example,
@@ -45,7 +46,7 @@ from tests.gateway_server import (
     unanswered_port,
 )
 
-SEED = Path("/work/shared/seed/direct-payments.txt").read_text()
+SEED = (EXAMPLES / "direct-payments.txt").read_text()
 PAN = "4111111111111111"
 CVC = "987"
 PASSWORD = "merchant-secret-pw"
@@ -725,11 +726,13 @@ def test_redirects_are_not_followed(gw, client):
 
 
 @pytest.mark.django_db
-def test_no_request_leaves_for_a_real_host():
-    client = GatewayClient("https://gateway-test.jcc.com.cy/payment/", "u", "p", timeouts=(1, 1))
+@pytest.mark.parametrize("host", ["gateway-test.jcc.com.cy", "192.0.2.10"])
+def test_no_request_leaves_for_a_real_host(host, refused_connections):
+    client = GatewayClient(f"https://{host}/payment/", "u", "p", timeouts=(1, 1))
     with pytest.raises(GatewayUnavailable) as info:
         client.deposit(ORDER_ID, 100)
     assert not isinstance(info.value, OutcomeUnknown)
+    assert refused_connections() == [host]
 
 
 # --- exchange log -------------------------------------------------------------------------
