@@ -72,7 +72,7 @@ def signed_url(
 
     Absolute when ``request`` is given; the shop sends it by e-mail, for instance.
     """
-    url = reverse("checkout:card", args=[order.public_id])
+    url = reverse("jcc_checkout:card", args=[order.public_id])
     url += "?" + urlencode({TOKEN_PARAM: make_token(order, max_age=max_age)})
     return request.build_absolute_uri(url) if request is not None else url
 
@@ -87,4 +87,4 @@ def can_view(request: HttpRequest, order: Order) -> bool:
             grant(request, order)
         return True
     user = getattr(request, "user", None)
-    return bool(user is not None and user.is_active and user.has_perm("checkout.view_order"))
+    return bool(user is not None and user.is_active and user.has_perm("jcc_checkout.view_order"))

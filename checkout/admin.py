@@ -59,7 +59,7 @@ def _money(amount: int, currency: str) -> str:
 
 def _change_link(model_name: str, pk: Any, text: Any) -> str:
     """A link to an object's admin page (escaped)."""
-    url = reverse(f"admin:checkout_{model_name}_change", args=[pk])
+    url = reverse(f"admin:jcc_checkout_{model_name}_change", args=[pk])
     return format_html('<a href="{}">{}</a>', url, text)
 
 
@@ -106,7 +106,7 @@ class AuditInline(ReadOnlyMixin, admin.TabularInline):
     show_change_link = False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("checkout.view_payment")
+        return request.user.has_perm("jcc_checkout.view_payment")
 
 
 class StatusChangeInline(AuditInline):
@@ -243,13 +243,13 @@ class OperationsMixin:
         raise NotImplementedError
 
     def has_capture_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("checkout.capture_payment")
+        return request.user.has_perm("jcc_checkout.capture_payment")
 
     def has_refund_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("checkout.refund_payment")
+        return request.user.has_perm("jcc_checkout.refund_payment")
 
     def has_refresh_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("checkout.view_payment")
+        return request.user.has_perm("jcc_checkout.view_payment")
 
     @admin.action(description=_("Refresh from the gateway"), permissions=["refresh"])
     def refresh_from_gateway(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
@@ -683,7 +683,7 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, admin.ModelAd
         return list(payments.order_by("order_id", "pk"))
 
     def has_fulfil_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("checkout.change_order")
+        return request.user.has_perm("jcc_checkout.change_order")
 
     @admin.action(
         description=_("Mark fulfilled (stop re-sending order_paid)"), permissions=["fulfil"]
@@ -838,7 +838,7 @@ class NotificationAdmin(NulSafeListMixin, ReadOnlyMixin, admin.ModelAdmin):
     )
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("checkout.view_payment")
+        return request.user.has_perm("jcc_checkout.view_payment")
 
     @admin.action(
         description=_("Re-process (verify, then query the gateway)"), permissions=["reprocess"]

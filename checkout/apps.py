@@ -5,7 +5,7 @@ class CheckoutConfig(AppConfig):
     """Card payments through the JCC gateway."""
 
     name = "checkout"
-    label = "checkout"
+    label = "jcc_checkout"
     verbose_name = "Checkout"
     default_auto_field = "django.db.models.BigAutoField"
 

@@ -45,9 +45,9 @@ REFUND = "refund"
 
 #: Permission each operation needs when an operator asks for it.
 PERMISSIONS = {
-    CAPTURE: "checkout.capture_payment",
-    VOID: "checkout.capture_payment",
-    REFUND: "checkout.refund_payment",
+    CAPTURE: "jcc_checkout.capture_payment",
+    VOID: "jcc_checkout.capture_payment",
+    REFUND: "jcc_checkout.refund_payment",
 }
 
 #: Local statuses each operation may start from (the gateway's state decides the rest).

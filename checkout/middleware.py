@@ -19,7 +19,7 @@ from django.utils.cache import patch_cache_control
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
 #: URL namespace of the checkout's own pages.
-NAMESPACE = "checkout"
+NAMESPACE = "jcc_checkout"
 _MARK = "checkout_secure_page"
 
 

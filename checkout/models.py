@@ -105,7 +105,7 @@ class Order(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(amount__gt=0), name="checkout_order_amount_positive"
+                condition=Q(amount__gt=0), name="jcc_checkout_order_amount_positive"
             ),
         ]
 
@@ -193,15 +193,15 @@ class Payment(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(amount__gt=0), name="checkout_payment_amount_positive"
+                condition=Q(amount__gt=0), name="jcc_checkout_payment_amount_positive"
             ),
             models.CheckConstraint(
                 condition=Q(captured_amount__lte=F("amount")),
-                name="checkout_payment_captured_lte_amount",
+                name="jcc_checkout_payment_captured_lte_amount",
             ),
             models.CheckConstraint(
                 condition=Q(refunded_amount__lte=F("captured_amount")),
-                name="checkout_payment_refunded_lte_captured",
+                name="jcc_checkout_payment_refunded_lte_captured",
             ),
             # Database-level guard against a double submit: one attempt in flight per order.
             models.UniqueConstraint(
@@ -215,7 +215,7 @@ class Payment(models.Model):
                         PaymentStatus.PROCESSING.value,
                     ]
                 ),
-                name="checkout_one_active_payment_per_order",
+                name="jcc_checkout_one_active_payment_per_order",
             ),
         ]
 

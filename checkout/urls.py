@@ -2,7 +2,7 @@ from django.urls import path
 
 from checkout import callbacks, views
 
-app_name = "checkout"
+app_name = "jcc_checkout"
 
 urlpatterns = [
     path("pay/<uuid:order_id>/", views.card, name="card"),

@@ -71,7 +71,7 @@ def _payment_or_404(request: HttpRequest, public_id: Any) -> Payment:
 
 
 def _status_url(payment: Payment) -> str:
-    return reverse("checkout:payment", args=[payment.public_id])
+    return reverse("jcc_checkout:payment", args=[payment.public_id])
 
 
 def _see_other(url: str) -> HttpResponseRedirect:
@@ -218,8 +218,8 @@ def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
         blocking = err.payment
         if isinstance(blocking, Payment):
             return _see_other(_status_url(blocking))
-        return _see_other(reverse("checkout:card", args=[order.public_id]))
-    back_url = request.build_absolute_uri(reverse("checkout:return"))
+        return _see_other(reverse("jcc_checkout:card", args=[order.public_id]))
+    back_url = request.build_absolute_uri(reverse("jcc_checkout:return"))
     try:
         payment, result = submit_payment(
             payment,
@@ -238,7 +238,7 @@ def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
             _("Payments are unavailable right now"),
             _("We could not reach the bank. No money was taken. Please try again later."),
             order=order,
-            retry_url=reverse("checkout:card", args=[order.public_id]),
+            retry_url=reverse("jcc_checkout:card", args=[order.public_id]),
         )
     if (
         payment.status == S.AWAITING_3DS
@@ -253,7 +253,7 @@ def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
             {"order": order, "payment": payment, "acs": acs},
         )
     if payment.status == S.AWAITING_3DS:
-        return _see_other(reverse("checkout:threeds", args=[payment.public_id]))
+        return _see_other(reverse("jcc_checkout:threeds", args=[payment.public_id]))
     return _see_other(_status_url(payment))
 
 
@@ -339,7 +339,7 @@ def payment_status(request: HttpRequest, payment_id: Any) -> HttpResponse:
         "message": payment_message(payment),
         "merchant": _merchant_name(request),
         "can_retry": can_retry,
-        "card_url": reverse("checkout:card", args=[order.public_id]),
-        "threeds_url": reverse("checkout:threeds", args=[payment.public_id]),
+        "card_url": reverse("jcc_checkout:card", args=[order.public_id]),
+        "threeds_url": reverse("jcc_checkout:threeds", args=[payment.public_id]),
     }
     return render(request, "checkout/result.html", context)

@@ -14,10 +14,10 @@ from tests.factories import NotificationFactory, OperatorFactory, OrderFactory, 
 S = PaymentStatus
 SSL_CARD = CardData(pan="4444555511113333", cvc="123", expiry="203012")
 FRICTIONLESS_CARD = CardData(pan="4111111111111111", cvc="123", expiry="203012")
-PAYMENTS = reverse("admin:checkout_payment_changelist")
-ORDERS = reverse("admin:checkout_order_changelist")
-NOTIFICATIONS = reverse("admin:checkout_notification_changelist")
-EXCHANGES = reverse("admin:checkout_exchange_changelist")
+PAYMENTS = reverse("admin:jcc_checkout_payment_changelist")
+ORDERS = reverse("admin:jcc_checkout_order_changelist")
+NOTIFICATIONS = reverse("admin:jcc_checkout_notification_changelist")
+EXCHANGES = reverse("admin:jcc_checkout_exchange_changelist")
 
 
 def pay(base_url: str, card: CardData = SSL_CARD, *, preauth: bool = False, **order) -> Payment:
@@ -25,7 +25,7 @@ def pay(base_url: str, card: CardData = SSL_CARD, *, preauth: bool = False, **or
         amount=order.pop("amount", 1999), currency="EUR", description="Admin test", **order
     )
     payment = start_payment(order, preauth=preauth)
-    back = base_url + reverse("checkout:return")
+    back = base_url + reverse("jcc_checkout:return")
     payment, _ = submit_payment(payment, back_url=back, fail_url=back, card=card)
     return payment
 
@@ -78,25 +78,25 @@ class TestPages:
         note = NotificationFactory(payment=payment, valid=True)
         for url in (PAYMENTS, ORDERS, NOTIFICATIONS, EXCHANGES):
             assert admin_client.get(url).status_code == 200
-        page = admin_client.get(reverse("admin:checkout_payment_change", args=[payment.pk]))
+        page = admin_client.get(reverse("admin:jcc_checkout_payment_change", args=[payment.pk]))
         body = page.content.decode()
         assert page.status_code == 200
         assert "444455**3333" in body
         assert "19.99 EUR" in body
         assert "getOrderStatusExtended.do" in body  # the exchange log inline
         assert "Callback" in body  # the status history inline
-        assert reverse("admin:checkout_notification_change", args=[note.pk]) in body
-        page = admin_client.get(reverse("admin:checkout_order_change", args=[payment.order_id]))
+        assert reverse("admin:jcc_checkout_notification_change", args=[note.pk]) in body
+        page = admin_client.get(reverse("admin:jcc_checkout_order_change", args=[payment.order_id]))
         assert payment.order_number in page.content.decode()
         for name, pk in (("notification", note.pk), ("exchange", Exchange.objects.get().pk)):
             assert (
-                admin_client.get(reverse(f"admin:checkout_{name}_change", args=[pk])).status_code
+                admin_client.get(reverse(f"admin:jcc_checkout_{name}_change", args=[pk])).status_code
                 == 200
             )
 
     @pytest.mark.parametrize("model", ["order", "payment", "notification", "exchange"])
     def test_read_only(self, admin_client, model):
-        assert admin_client.get(reverse(f"admin:checkout_{model}_add")).status_code == 403
+        assert admin_client.get(reverse(f"admin:jcc_checkout_{model}_add")).status_code == 403
         obj = {
             "order": lambda: OrderFactory(),
             "payment": lambda: PaymentFactory(),
@@ -104,18 +104,18 @@ class TestPages:
             "exchange": lambda: Exchange.objects.create(operation="x", url="u"),
         }[model]()
         assert (
-            admin_client.get(reverse(f"admin:checkout_{model}_delete", args=[obj.pk])).status_code
+            admin_client.get(reverse(f"admin:jcc_checkout_{model}_delete", args=[obj.pk])).status_code
             == 403
         )
         response = admin_client.post(
-            reverse(f"admin:checkout_{model}_change", args=[obj.pk]), {"email": "x@y.z"}
+            reverse(f"admin:jcc_checkout_{model}_change", args=[obj.pk]), {"email": "x@y.z"}
         )
         assert response.status_code == 403
 
     def test_history_inlines_cannot_be_edited(self, admin_client):
         payment = PaymentFactory(status=S.PROCESSING)
         transition(payment, S.FAILED, source="system", note="original")
-        page = admin_client.get(reverse("admin:checkout_payment_change", args=[payment.pk]))
+        page = admin_client.get(reverse("admin:jcc_checkout_payment_change", args=[payment.pk]))
         assert 'name="history-0-note"' not in page.content.decode()
         assert "original" in page.content.decode()
 
@@ -197,11 +197,11 @@ def test_actions_follow_permissions():
         response = client.get(url)
         return {name for name, _ in response.context["action_form"].fields["action"].choices}
 
-    viewer = operator_client("checkout.view_payment", "checkout.view_order")
+    viewer = operator_client("jcc_checkout.view_payment", "jcc_checkout.view_order")
     assert actions(viewer) == {"", "refresh_from_gateway"}
-    capturer = operator_client("checkout.view_payment", "checkout.capture_payment")
+    capturer = operator_client("jcc_checkout.view_payment", "jcc_checkout.capture_payment")
     assert actions(capturer) == {"", "refresh_from_gateway", "capture_payments", "void_payments"}
-    refunder = operator_client("checkout.view_payment", "checkout.refund_payment")
+    refunder = operator_client("jcc_checkout.view_payment", "jcc_checkout.refund_payment")
     assert actions(refunder) == {"", "refresh_from_gateway", "refund_payments"}
     # Asking for an action one may not run does nothing.
     payment = PaymentFactory(status=S.PAID, gateway_order_id="g", captured_amount=1999)
@@ -358,7 +358,7 @@ class TestActions:
 
     def test_operator_without_refund_permission(self, live):
         paid = pay(live)
-        client = operator_client("checkout.view_payment", "checkout.capture_payment")
+        client = operator_client("jcc_checkout.view_payment", "jcc_checkout.capture_payment")
         response = act(client, PAYMENTS, "refund_payments", [paid])
         assert response.status_code == 200
         assert "No action selected" in str(messages_of(response))

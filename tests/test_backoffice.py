@@ -18,13 +18,13 @@ from tests.factories import OperatorFactory, OrderFactory, PaymentFactory
 
 S = PaymentStatus
 SSL_CARD = CardData(pan="4444555511113333", cvc="123", expiry="203012")
-ALL = ["checkout.capture_payment", "checkout.refund_payment"]
+ALL = ["jcc_checkout.capture_payment", "jcc_checkout.refund_payment"]
 
 
 def pay(base_url: str, *, preauth: bool, amount: int = 1999) -> Payment:
     order = create_order(amount=amount, currency="EUR", description="Back-office test")
     payment = start_payment(order, preauth=preauth)
-    back = base_url + reverse("checkout:return")
+    back = base_url + reverse("jcc_checkout:return")
     payment, _ = submit_payment(payment, back_url=back, fail_url=back, card=SSL_CARD)
     assert payment.status == (S.HELD if preauth else S.PAID)
     return payment
@@ -79,7 +79,7 @@ def operator(db):
 class TestRefusedBeforeAnyCall:
     def test_capture_needs_its_permission(self):
         payment = PaymentFactory(status=S.HELD, gateway_order_id="g1")
-        clerk = OperatorFactory(permissions=["checkout.refund_payment"])
+        clerk = OperatorFactory(permissions=["jcc_checkout.refund_payment"])
         with pytest.raises(PermissionDenied):
             backoffice.capture(payment, operator=clerk, reason="ship")
         with pytest.raises(PermissionDenied):
@@ -89,7 +89,7 @@ class TestRefusedBeforeAnyCall:
 
     def test_refund_needs_its_permission(self):
         payment = PaymentFactory(status=S.PAID, gateway_order_id="g1", captured_amount=1999)
-        clerk = OperatorFactory(permissions=["checkout.capture_payment"])
+        clerk = OperatorFactory(permissions=["jcc_checkout.capture_payment"])
         with pytest.raises(PermissionDenied):
             backoffice.refund(payment, operator=clerk, reason="returned")
         assert not Exchange.objects.exists()

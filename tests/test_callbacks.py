@@ -93,7 +93,7 @@ def events():
 
 
 def test_url_is_the_documented_one():
-    assert reverse("checkout:callback") == URL
+    assert reverse("jcc_checkout:callback") == URL
 
 
 def test_signer_of_these_tests_matches_the_published_vector():
@@ -362,7 +362,7 @@ def pay(base_url: str, card: CardData, *, amount: int = 1999, preauth: bool = Fa
     """An order paid (or sent to 3-D Secure) at the sandbox through the checkout services."""
     order = create_order(amount=amount, currency="EUR", description="Callback test")
     payment = start_payment(order, preauth=preauth)
-    back = base_url + reverse("checkout:return")
+    back = base_url + reverse("jcc_checkout:return")
     payment, _result = submit_payment(
         payment, back_url=back, fail_url=back + "?failed=1", card=card
     )

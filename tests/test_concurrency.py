@@ -44,7 +44,7 @@ DELIVERIES = 32
 def pay(base_url: str, card: CardData, *, preauth: bool = False) -> Payment:
     order = create_order(amount=1999, currency="EUR", description="Race")
     payment = start_payment(order, preauth=preauth)
-    back = base_url + reverse("checkout:return")
+    back = base_url + reverse("jcc_checkout:return")
     payment, _ = submit_payment(payment, back_url=back, fail_url=back, card=card)
     return payment
 
@@ -105,8 +105,8 @@ def test_same_notification_32_times_while_the_shopper_returns(live, paid_events)
         "status": "1",
     }
     params["checksum"] = crypto.hmac_checksum(params, defaults.CALLBACK_SECRET)
-    callback_url = live + reverse("checkout:callback")
-    return_url = live + reverse("checkout:return")
+    callback_url = live + reverse("jcc_checkout:callback")
+    return_url = live + reverse("jcc_checkout:return")
 
     def deliver() -> int:
         return requests.get(callback_url, params=params, timeout=60).status_code
@@ -129,7 +129,7 @@ def test_same_notification_32_times_while_the_shopper_returns(live, paid_events)
 
 
 def test_concurrent_refunds_never_exceed_the_captured_amount(live):
-    operator = OperatorFactory(permissions=["checkout.refund_payment"])
+    operator = OperatorFactory(permissions=["jcc_checkout.refund_payment"])
     payment = pay(live, SSL_CARD)
 
     def refund(amount: int) -> Callable[[], Any]:

@@ -93,11 +93,11 @@ def new_order(client: Client, **kwargs) -> Order:
 
 
 def card_url(order: Order) -> str:
-    return reverse("checkout:card", args=[order.public_id])
+    return reverse("jcc_checkout:card", args=[order.public_id])
 
 
 def status_url(payment: Payment) -> str:
-    return reverse("checkout:payment", args=[payment.public_id])
+    return reverse("jcc_checkout:payment", args=[payment.public_id])
 
 
 def pay(client: Client, order: Order, pan: str, *, cvc: str = CVC, expiry: str = "12/34"):
@@ -141,7 +141,7 @@ def through_acs(
 def come_back(client: Client, url: str):
     """The browser lands on our return URL; returns the page it finally shows."""
     parts = urlsplit(url)
-    assert parts.netloc == "testserver" and parts.path == reverse("checkout:return")
+    assert parts.netloc == "testserver" and parts.path == reverse("jcc_checkout:return")
     response = client.get(f"{parts.path}?{parts.query}")
     if response.status_code == 303:
         response = client.get(response["Location"])
@@ -271,7 +271,7 @@ def test_3ds_challenge_approved(client, gateway, events, pan):
     response = pay(client, order, pan)
     payment = latest(order)
     assert payment.status == S.AWAITING_3DS and payment.gateway_order_id
-    assert response["Location"] == reverse("checkout:threeds", args=[payment.public_id])
+    assert response["Location"] == reverse("jcc_checkout:threeds", args=[payment.public_id])
     back = through_acs(client, response)
     assert f"orderId={payment.gateway_order_id}" in back
     page = come_back(client, back)
@@ -393,14 +393,14 @@ def test_3ds_step_can_be_resumed(client, gateway):
     payment = latest(order)
     # First visit to the bank abandoned; the redirect view sends the shopper there again.
     first = client.get(response["Location"])
-    second = client.get(reverse("checkout:threeds", args=[payment.public_id]))
+    second = client.get(reverse("jcc_checkout:threeds", args=[payment.public_id]))
     assert first["Location"] == second["Location"]
     assert second["Location"].startswith(gateway + "acsRedirect.do?orderId=")
     come_back(client, through_acs(client, response))
     payment.refresh_from_db()
     assert payment.status == S.PAID
     # Once settled, the redirect view leads to the result, never back to the bank.
-    done = client.get(reverse("checkout:threeds", args=[payment.public_id]))
+    done = client.get(reverse("jcc_checkout:threeds", args=[payment.public_id]))
     assert done.status_code == 303 and done["Location"] == status_url(payment)
 
 

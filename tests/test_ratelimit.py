@@ -201,7 +201,7 @@ def test_card_view_refuses_politely_without_calling_the_gateway(client, settings
     session = client.session
     session[access.SESSION_KEY] = [str(order.public_id)]
     session.save()
-    url = reverse("checkout:card", args=[order.public_id])
+    url = reverse("jcc_checkout:card", args=[order.public_id])
     form = {"cardholder_name": "Ann Smith", "pan": PAN, "expiry": "12/39", "cvc": "123"}
 
     for _ in range(2):

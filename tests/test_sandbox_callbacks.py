@@ -228,7 +228,7 @@ def test_default_callback_url_is_the_shops(sandbox_url, live_server):
     merchant = Merchant.objects.default()
     assert merchant.callback_url == ""
     assert callbacks.merchant_callback_url(merchant) == live_server.url + reverse(
-        "checkout:callback"
+        "jcc_checkout:callback"
     )
 
 

@@ -67,7 +67,7 @@ def assert_strict_csp_compatible(response) -> None:
 
 def test_card_page_headers(client):
     order = owned_order(client)
-    response = client.get(reverse("checkout:card", args=[order.public_id]))
+    response = client.get(reverse("jcc_checkout:card", args=[order.public_id]))
     assert response.status_code == 200
     policy = directives(response)
     assert policy["script-src"] == "'self'"
@@ -86,7 +86,7 @@ def test_card_page_headers(client):
 
 def test_card_page_headers_on_a_rejected_post(client):
     order = owned_order(client)
-    url = reverse("checkout:card", args=[order.public_id])
+    url = reverse("jcc_checkout:card", args=[order.public_id])
     response = client.post(url, {"cardholder_name": "Ann Smith", "pan": "1234"})
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
@@ -98,7 +98,7 @@ def test_card_page_headers_on_a_rejected_post(client):
 def test_result_pages(client, status):
     order = owned_order(client)
     payment = PaymentFactory(order=order, status=status, gateway_order_id=None)
-    response = client.get(reverse("checkout:payment", args=[payment.public_id]))
+    response = client.get(reverse("jcc_checkout:payment", args=[payment.public_id]))
     assert response.status_code in (200, 503)
     assert response["Referrer-Policy"] == "same-origin"
     assert "no-store" in response["Cache-Control"]
@@ -107,7 +107,7 @@ def test_result_pages(client, status):
 
 
 def test_error_pages_too(client):
-    response = client.get(reverse("checkout:return"), {"orderId": "<bad>"})
+    response = client.get(reverse("jcc_checkout:return"), {"orderId": "<bad>"})
     assert response.status_code == 400
     assert "no-store" in response["Cache-Control"]
     assert directives(response)["script-src"] == "'self'"
@@ -157,7 +157,7 @@ def test_a_view_may_set_its_own_policy():
     own = HttpResponse("x")
     own["Content-Security-Policy"] = "default-src 'none'"
     order = OrderFactory()
-    response = _through_middleware(own, reverse("checkout:card", args=[order.public_id]))
+    response = _through_middleware(own, reverse("jcc_checkout:card", args=[order.public_id]))
     assert response["Content-Security-Policy"] == "default-src 'none'"
     assert "no-store" in response["Cache-Control"]
 
@@ -187,7 +187,7 @@ def test_behind_a_tls_proxy_the_gateway_gets_https_urls(client, settings):
     order = owned_order(client)
     form = {"cardholder_name": "Ann Smith", "pan": "4444555511113333", "expiry": "12/39"}
     response = client.post(
-        reverse("checkout:card", args=[order.public_id]),
+        reverse("jcc_checkout:card", args=[order.public_id]),
         {**form, "cvc": "123"},
         # What the proxy passes on: the shopper's Host, and the scheme the shopper used.
         HTTP_HOST="testserver",

@@ -475,7 +475,7 @@ def test_refresh_leaves_a_back_office_operation_in_flight_to_its_settlement(
     sandbox_url, live_server
 ):
     payment = pay(live_server.url, preauth=False)
-    operator = OperatorFactory(permissions=["checkout.refund_payment"])
+    operator = OperatorFactory(permissions=["jcc_checkout.refund_payment"])
     fault("drop_after", "refund.do")
     with pytest.raises(OutcomeUnknown):
         backoffice.refund(payment, 600, operator=operator, reason="broken screen")

@@ -156,7 +156,7 @@ def test_checkout_creates_the_order_and_opens_the_card_page(client, halloumi, wi
 
     order = Order.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == reverse("checkout:card", args=[order.public_id])
+    assert response["Location"] == reverse("jcc_checkout:card", args=[order.public_id])
     assert (order.amount, order.currency) == (2 * 1450 + 2400, "EUR")
     assert order.email == "ann@example.com"
     assert order.description == "2 x Halloumi; 1 x Commandaria"
@@ -210,8 +210,8 @@ def test_your_orders_lists_only_this_visitors_orders(client, django_user_model, 
     assert [row["order"] for row in page.context["rows"]] == [mine]
     html = page.content.decode()
     assert "Awaiting payment" in html
-    assert reverse("checkout:card", args=[mine.public_id]) in html
-    assert reverse("checkout:card", args=[theirs.public_id]) not in html
+    assert reverse("jcc_checkout:card", args=[mine.public_id]) in html
+    assert reverse("jcc_checkout:card", args=[theirs.public_id]) not in html
 
 
 @pytest.mark.parametrize(

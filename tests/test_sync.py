@@ -37,7 +37,7 @@ def run(*args: str) -> str:
 def pay(base_url: str, card: CardData, *, amount: int = 1999, preauth: bool = False) -> Payment:
     order = create_order(amount=amount, currency="EUR", description="Sync test")
     payment = start_payment(order, preauth=preauth)
-    back = base_url + reverse("checkout:return")
+    back = base_url + reverse("jcc_checkout:return")
     payment, _ = submit_payment(payment, back_url=back, fail_url=back, card=card)
     return payment
 
@@ -189,7 +189,7 @@ class TestSettles:
     def test_back_office_operation_with_unknown_outcome(self, live):
         from checkout.sandbox.models import Merchant
 
-        operator = OperatorFactory(permissions=["checkout.refund_payment"])
+        operator = OperatorFactory(permissions=["jcc_checkout.refund_payment"])
         payment = pay(live, SSL_CARD)
         Merchant.objects.filter(pk=Merchant.objects.default().pk).update(
             fault="drop_after", fault_endpoints="refund.do", fault_remaining=1

@@ -27,7 +27,7 @@ def _offline(offline_gateway):
 
 
 def card_url(order):
-    return reverse("checkout:card", args=[order.public_id])
+    return reverse("jcc_checkout:card", args=[order.public_id])
 
 
 # --- the card page ---------------------------------------------------------------------
@@ -136,8 +136,8 @@ def test_pages_of_another_sessions_order_are_not_found(client):
     payment = PaymentFactory(order=order, status=S.DECLINED)
     assert client.get(card_url(order)).status_code == 404
     assert client.post(card_url(order), {"cardholder_name": "X"}).status_code == 404
-    assert client.get(reverse("checkout:payment", args=[payment.public_id])).status_code == 404
-    assert client.get(reverse("checkout:threeds", args=[payment.public_id])).status_code == 404
+    assert client.get(reverse("jcc_checkout:payment", args=[payment.public_id])).status_code == 404
+    assert client.get(reverse("jcc_checkout:threeds", args=[payment.public_id])).status_code == 404
 
 
 def test_signed_link_grants_access_until_it_expires(client):
@@ -187,7 +187,7 @@ def test_card_page_of_an_order_with_a_live_attempt_shows_that_attempt(client, st
         {"cardholder_name": "A Shopper", "pan": PAN, "expiry": "12/34", "cvc": "859"},
     )
     assert response.status_code == 303
-    assert response["Location"] == reverse("checkout:payment", args=[payment.public_id])
+    assert response["Location"] == reverse("jcc_checkout:payment", args=[payment.public_id])
     assert order.payments.count() == 1 and not Exchange.objects.exists()
 
 
@@ -233,13 +233,13 @@ def test_gateway_unreachable_fails_the_attempt_cleanly(client):
     ],
 )
 def test_return_with_garbage_is_a_400_with_a_reason(client, query, reason):
-    response = client.get(reverse("checkout:return"), query)
+    response = client.get(reverse("jcc_checkout:return"), query)
     assert response.status_code == 400
     assert reason in response.content.decode()
 
 
 def test_return_refuses_other_methods(client):
-    assert client.post(reverse("checkout:return"), {"orderId": "abc"}).status_code == 405
+    assert client.post(reverse("jcc_checkout:return"), {"orderId": "abc"}).status_code == 405
 
 
 # --- cache outage ------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def cache_down(settings):
 def test_status_page_without_the_cache_is_a_503_and_leaves_the_gateway_alone(client, cache_down):
     order = owned_order(client)
     payment = PaymentFactory(order=order, status=S.OUTCOME_UNKNOWN, gateway_order_id="gw-1")
-    response = client.get(reverse("checkout:payment", args=[payment.public_id]))
+    response = client.get(reverse("jcc_checkout:payment", args=[payment.public_id]))
     assert response.status_code == 503 and response["Retry-After"]
     assert not Exchange.objects.exists()
     payment.refresh_from_db()
@@ -269,14 +269,14 @@ def test_status_page_without_the_cache_is_a_503_and_leaves_the_gateway_alone(cli
 
 def test_return_without_the_cache(client, cache_down):
     stranger = PaymentFactory(status=S.AWAITING_3DS, gateway_order_id="gw-1")
-    response = client.get(reverse("checkout:return"), {"orderId": "gw-1"})
+    response = client.get(reverse("jcc_checkout:return"), {"orderId": "gw-1"})
     # Somebody else's return cannot be throttled now, so it asks nothing.
     assert response.status_code == 200 and not Exchange.objects.exists()
     own = PaymentFactory(order=owned_order(client), status=S.AWAITING_3DS, gateway_order_id="gw-2")
-    response = client.get(reverse("checkout:return"), {"orderId": "gw-2"})
+    response = client.get(reverse("jcc_checkout:return"), {"orderId": "gw-2"})
     # The shopper's own return is never throttled: the gateway is asked (and is down here).
     assert response.status_code == 303
-    assert response["Location"] == reverse("checkout:payment", args=[own.public_id])
+    assert response["Location"] == reverse("jcc_checkout:payment", args=[own.public_id])
     assert set(Exchange.objects.values_list("payment_id", flat=True)) == {own.pk}
     stranger.refresh_from_db()
     assert stranger.status == S.AWAITING_3DS

@@ -46,7 +46,7 @@ def default_callback_url() -> str:
         return ""
     try:
         # The project's URLconf, also when the sandbox serves its own (run_sandbox).
-        path = reverse("checkout:callback", urlconf=settings.ROOT_URLCONF)
+        path = reverse("jcc_checkout:callback", urlconf=settings.ROOT_URLCONF)
     except NoReverseMatch:
         return ""
     return site + path

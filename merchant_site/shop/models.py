@@ -34,7 +34,7 @@ class Purchase(models.Model):
     currency = models.CharField(max_length=3)
     # The order is created right after the purchase, in the same transaction.
     order = models.OneToOneField(
-        "checkout.Order", null=True, on_delete=models.PROTECT, related_name="purchase"
+        "jcc_checkout.Order", null=True, on_delete=models.PROTECT, related_name="purchase"
     )
     created_at = models.DateTimeField(default=timezone.now)
 

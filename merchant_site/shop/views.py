@@ -115,7 +115,7 @@ def cart_view(request: HttpRequest) -> HttpResponse:
             return redirect("shop:cart")
         if form.is_valid():
             order = _place_order(request, cart, form.cleaned_data["email"])
-            return redirect("checkout:card", order.public_id)
+            return redirect("jcc_checkout:card", order.public_id)
     return render(request, "shop/cart.html", {"cart": cart, "form": form}, status=200)
 
 

@@ -57,7 +57,7 @@ def bench(args: argparse.Namespace) -> None:
         client = get_client()
         clock = GatewayClock(client)
         secret = checkout_settings.CALLBACK_SECRETS[0]
-        back_url = "http://testserver" + reverse("checkout:return")
+        back_url = "http://testserver" + reverse("jcc_checkout:return")
         card = CardData(pan=THREEDS, cvc="123", expiry="203412", cardholder_name="Bench Shopper")
         http = Client(raise_request_exception=True)
 

@@ -65,7 +65,7 @@ def bench(args: argparse.Namespace) -> None:
         client = get_client()
         clock = GatewayClock(client)
         # The app builds its return URL from the request: the test client's host.
-        back_url = "http://testserver" + reverse("checkout:return")
+        back_url = "http://testserver" + reverse("jcc_checkout:return")
         key = current_public_key()
         expect(bool(key), "the sandbox published no seToken key")
         http = Client(raise_request_exception=True)

@@ -277,7 +277,7 @@ def test_operator_refunds_part_of_an_order(shop, page, chromium):
         admin.fill("#id_username", "operator")
         admin.fill("#id_password", "op-password-1")
         admin.locator("input[type=submit]").click()
-        admin.goto(shop + "/admin/checkout/order/")
+        admin.goto(shop + "/admin/jcc_checkout/order/")
         admin.fill("#searchbar", EMAIL)
         admin.keyboard.press("Enter")
         admin.wait_for_selector("#result_list")

@@ -34,9 +34,9 @@ def test_numbers_that_merely_contain_the_digits_are_not_card_data():
 @pytest.mark.parametrize(
     ("plant", "where"),
     [
-        (lambda: OrderFactory(description=f"card {PAN}"), "table checkout_order"),
-        (lambda: OrderFactory(description="card 4444 5555 1111 3333"), "table checkout_order"),
-        (lambda: OrderFactory(description=f"code {CVC}."), "table checkout_order"),
+        (lambda: OrderFactory(description=f"card {PAN}"), "table jcc_checkout_order"),
+        (lambda: OrderFactory(description="card 4444 5555 1111 3333"), "table jcc_checkout_order"),
+        (lambda: OrderFactory(description=f"code {CVC}."), "table jcc_checkout_order"),
         (lambda: _session({"pan": PAN}), "session"),
         (lambda: cache.set("leak", {"cvc": CVC}), "cache"),
     ],

@@ -1,0 +1,1 @@
+"""A stand-in for django-oscar's checkout app: label and URL namespace ``checkout``."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OscarLikeCheckoutConfig(AppConfig):
+    name = "tests.oscar_like"
+    label = "checkout"

@@ -1,0 +1,3 @@
+from tests.oscar_like.urls import project_urlpatterns as urlpatterns
+
+__all__ = ["urlpatterns"]
