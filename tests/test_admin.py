@@ -89,10 +89,8 @@ class TestPages:
         page = admin_client.get(reverse("admin:jcc_checkout_order_change", args=[payment.order_id]))
         assert payment.order_number in page.content.decode()
         for name, pk in (("notification", note.pk), ("exchange", Exchange.objects.get().pk)):
-            assert (
-                admin_client.get(reverse(f"admin:jcc_checkout_{name}_change", args=[pk])).status_code
-                == 200
-            )
+            url = reverse(f"admin:jcc_checkout_{name}_change", args=[pk])
+            assert admin_client.get(url).status_code == 200
 
     @pytest.mark.parametrize("model", ["order", "payment", "notification", "exchange"])
     def test_read_only(self, admin_client, model):
@@ -103,10 +101,8 @@ class TestPages:
             "notification": lambda: NotificationFactory(),
             "exchange": lambda: Exchange.objects.create(operation="x", url="u"),
         }[model]()
-        assert (
-            admin_client.get(reverse(f"admin:jcc_checkout_{model}_delete", args=[obj.pk])).status_code
-            == 403
-        )
+        url = reverse(f"admin:jcc_checkout_{model}_delete", args=[obj.pk])
+        assert admin_client.get(url).status_code == 403
         response = admin_client.post(
             reverse(f"admin:jcc_checkout_{model}_change", args=[obj.pk]), {"email": "x@y.z"}
         )
