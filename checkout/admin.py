@@ -34,18 +34,15 @@ from checkout.exceptions import (
     OperationNotAllowed,
     OutcomeUnknown,
 )
-from checkout.models import (
+from checkout.models import Exchange, Notification, Order, Payment, StatusChange
+from checkout.money import format_amount, parse_amount
+from checkout.status import (
+    CHANGEABLE_STATUSES,
+    REFUNDABLE_STATUSES,
     SECURED_STATUSES,
-    Exchange,
-    Notification,
-    Order,
-    Payment,
     PaymentStatus,
     Source,
-    StatusChange,
 )
-from checkout.money import format_amount, parse_amount
-from checkout.services import TRANSITIONS
 
 _LAST_FOUR = re.compile(r"^\d{4}$")
 
@@ -671,15 +668,10 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, admin.ModelAd
         if operation in ("capture", "void"):
             payments = payments.filter(status=PaymentStatus.HELD)
         elif operation == "refund":
-            payments = payments.filter(status__in=SECURED_STATUSES).exclude(
-                status=PaymentStatus.REFUNDED
-            )
+            payments = payments.filter(status__in=REFUNDABLE_STATUSES)
         else:
             # Refresh what can still change (and what has an operation in flight).
-            open_statuses = [
-                s for s in PaymentStatus.values if TRANSITIONS.get(s) and s != PaymentStatus.CREATED
-            ]
-            payments = payments.filter(Q(status__in=open_statuses) | ~Q(pending_operation=""))
+            payments = payments.filter(Q(status__in=CHANGEABLE_STATUSES) | ~Q(pending_operation=""))
         return list(payments.order_by("order_id", "pk"))
 
     def has_fulfil_permission(self, request: HttpRequest) -> bool:

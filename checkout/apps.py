@@ -11,3 +11,8 @@ class CheckoutConfig(AppConfig):
 
     def ready(self) -> None:
         from checkout import checks  # noqa: F401  (registers the system checks)
+        from checkout.exchanges import record_exchange
+        from checkout.gateway import register_exchange_hook
+
+        # The gateway client knows no database: the exchange log is written here.
+        register_exchange_hook(record_exchange)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -29,11 +29,32 @@ from django.utils import timezone
 from checkout import services
 from checkout.conf import checkout_settings
 from checkout.exceptions import GatewayError, OperationNotAllowed, OutcomeUnknown
-from checkout.models import Order, Payment, PaymentStatus, Source
+from checkout.gateway import OrderStatus, get_client
+from checkout.models import Order, Payment
 from checkout.money import format_amount
+from checkout.services.transitions import require_no_transaction
+from checkout.status import (
+    DEPOSITED_ORDER_STATUSES,
+    REFUNDABLE_STATUSES,
+    GatewayOrderStatus,
+    PaymentStatus,
+    Source,
+)
 
-if TYPE_CHECKING:
-    from checkout.gateway import OrderStatus
+__all__ = [
+    "CAPTURE",
+    "PERMISSIONS",
+    "REFUND",
+    "VOID",
+    "capture",
+    "mark_fulfilled",
+    "operation_grace",
+    "refresh",
+    "refund",
+    "refund_id",
+    "settle_pending",
+    "void",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +75,10 @@ PERMISSIONS = {
 _STARTS = {
     CAPTURE: frozenset({S.HELD}),
     VOID: frozenset({S.HELD}),
-    REFUND: frozenset({S.HELD, S.PAID, S.PARTLY_REFUNDED}),
+    REFUND: REFUNDABLE_STATUSES,
 }
 
-#: The gateway's orderStatus values for an order whose money was captured (4: refunded,
-#: in part or in full; 8: captured in several parts).
-_DEPOSITED = frozenset({2, 4, 8})
-_HELD = 1
-_REVERSED = 3
+G = GatewayOrderStatus
 
 
 def capture(
@@ -130,14 +147,10 @@ def _run(
         raise OperationNotAllowed("Give a reason: it is kept in the payment's history.")
     if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
         raise OperationNotAllowed("The amount must be a whole number of minor units.")
-    if _in_transaction():
-        raise RuntimeError("Back-office operations call the gateway: not inside a transaction.")
+    require_no_transaction(f"{operation} of a payment")
     claimed = _claim(payment, operation, amount, operator=operator, reason=reason)
-    from checkout.gateway import get_client
-
-    client = get_client()
     try:
-        before = client.order_status(order_id=claimed.gateway_order_id, payment=claimed)
+        before = services.query_status(claimed)
         call = _choose_call(claimed, before)
     except OperationNotAllowed:
         _release(claimed)
@@ -180,7 +193,7 @@ def _run(
         reason,
     )
     try:
-        after = client.order_status(order_id=claimed.gateway_order_id, payment=claimed)
+        after = services.query_status(claimed)
     except GatewayError as err:
         logger.warning(
             "payment %s: %s accepted but not confirmed yet: %s",
@@ -192,12 +205,6 @@ def _run(
         return claimed
     payment, _ = _settle(claimed, after, source=Source.ADMIN, accepted=True)
     return payment
-
-
-def _in_transaction() -> bool:
-    """True inside a caller's atomic block (a test case's own wrapper does not count)."""
-    blocks = transaction.get_connection().atomic_blocks
-    return any(not getattr(block, "_from_testcase", False) for block in blocks)
 
 
 def _limit(payment: Payment, operation: str) -> int:
@@ -286,25 +293,23 @@ def _state(status: OrderStatus) -> str:
 
 def _choose_call(payment: Payment, status: OrderStatus) -> Callable[[], Any]:
     """The gateway call for the claimed operation, chosen from the gateway's state."""
-    from checkout.gateway import get_client
-
     client = get_client()
     order_id = str(payment.gateway_order_id)
     operation, amount = payment.pending_operation, payment.pending_amount
     gateway = status.order_status
     amounts = status.amounts
-    if gateway == _HELD:
+    if gateway == G.APPROVED:
         approved = amounts.approved or status.amount
         if operation == CAPTURE:
             if amount > approved:
                 held = format_amount(approved, payment.currency)
                 raise OperationNotAllowed(f"{payment}: the gateway holds only {held}.")
-            return lambda: client.deposit(order_id, amount, payment=payment)
+            return lambda: client.deposit(order_id, amount, context=payment)
         if operation == REFUND and amount < approved:
             raise OperationNotAllowed(f"{payment}: the gateway still only holds this payment.")
         # Void, or a full "refund" of money that was never captured.
-        return lambda: client.reverse(order_id, payment=payment)
-    if gateway in _DEPOSITED and operation == REFUND:
+        return lambda: client.reverse(order_id, context=payment)
+    if gateway in DEPOSITED_ORDER_STATUSES and operation == REFUND:
         available = amounts.deposited - amounts.refunded
         if amount > available:
             raise OperationNotAllowed(
@@ -316,9 +321,9 @@ def _choose_call(payment: Payment, status: OrderStatus) -> Callable[[], Any]:
             amount,
             external_refund_id=refund_id(payment),
             expected_deposited_amount=amounts.deposited,
-            payment=payment,
+            context=payment,
         )
-    refundable = gateway in _DEPOSITED and amounts.deposited > amounts.refunded
+    refundable = gateway in DEPOSITED_ORDER_STATUSES and amounts.deposited > amounts.refunded
     hint = " Refund it instead." if refundable else ""
     raise OperationNotAllowed(
         f"{payment}: the gateway reports {_state(status)}: cannot {operation}.{hint}"
@@ -329,11 +334,13 @@ def _happened(payment: Payment, status: OrderStatus) -> bool:
     """Whether the gateway's state shows the pending operation took place."""
     operation = payment.pending_operation
     if operation == CAPTURE:
-        return status.order_status in _DEPOSITED or status.amounts.deposited > 0
+        return status.order_status in DEPOSITED_ORDER_STATUSES or status.amounts.deposited > 0
     if operation == VOID:
-        return status.order_status == _REVERSED
+        return status.order_status == G.REVERSED
     if operation == REFUND:
-        return status.order_status == _REVERSED or status.amounts.refunded > payment.refunded_amount
+        return (
+            status.order_status == G.REVERSED or status.amounts.refunded > payment.refunded_amount
+        )
     return False
 
 
@@ -353,7 +360,7 @@ def _settle(
     )
     if happened or accepted:
         outcome = "settled"
-    elif timezone.now() - (payment.pending_since or timezone.now()) > _grace():
+    elif timezone.now() - (payment.pending_since or timezone.now()) > operation_grace():
         outcome = "did not happen"
         logger.warning(
             "payment %s: %s of %s did not happen at the gateway; intent cleared",
@@ -368,7 +375,7 @@ def _settle(
     return applied, outcome
 
 
-def _grace() -> timedelta:
+def operation_grace() -> timedelta:
     """How long a call whose outcome is unknown may still take effect at the gateway."""
     timeouts = checkout_settings.TIMEOUTS
     return timedelta(seconds=float(timeouts["connect"]) + float(timeouts["read"]) + 60)
@@ -381,14 +388,7 @@ def settle_pending(payment: Payment, *, source: str = Source.RECONCILIATION) -> 
     period) or "pending" (not visible yet). Raises GatewayError if the gateway cannot
     answer.
     """
-    from checkout.gateway import get_client
-
     payment = Payment.objects.select_related("order").get(pk=payment.pk)
     if not payment.pending_operation:
         return payment, "settled"
-    client = get_client()
-    if payment.gateway_order_id:
-        status = client.order_status(order_id=payment.gateway_order_id, payment=payment)
-    else:
-        status = client.order_status(order_number=payment.order_number, payment=payment)
-    return _settle(payment, status, source=source)
+    return _settle(payment, services.query_status(payment), source=source)

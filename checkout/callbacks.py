@@ -32,9 +32,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from checkout import services
-from checkout.checksum import load_public_key, verify_checksum
-from checkout.conf import checkout_settings, sandbox_active
+from checkout.checksum import verify_checksum
+from checkout.conf import checkout_settings
 from checkout.exceptions import CallbackError, GatewayRefused, GatewayUnavailable
+from checkout.keys import load_rsa_public_key
 from checkout.models import Notification, Payment, Source
 
 logger = logging.getLogger(__name__)
@@ -189,36 +190,32 @@ def store(request: HttpRequest) -> Notification:
 # --- verifying --------------------------------------------------------------------------
 
 
-def verify(notification: Notification) -> bool:
-    """Check the stored notification's checksum; True if verified, False if no key is needed.
+def verify(notification: Notification) -> None:
+    """Check the stored notification's checksum; return only if it is verified.
 
     Raises CallbackError when the notification cannot be trusted and CallbackKeyMissing
-    when no key is configured outside the sandbox. Only the sandbox (a fake bank in
-    development and tests) may go without a key; every state change still comes from a
-    status query, never from the notification.
+    when no key is configured: then nothing can be verified, whatever else is installed,
+    and the notification waits (stored) for a key and a later delivery or checkout_sync.
     """
     if notification.valid is False:
         raise CallbackError(notification.error or "malformed notification")
     if notification.valid is True:
         # Verified on arrival: a key retired since must not turn it into a forgery.
-        return True
+        return
     params = notification.params if isinstance(notification.params, Mapping) else {}
     if any(not isinstance(value, str) for value in params.values()):
         raise CallbackError("repeated parameters")
     secrets = list(checkout_settings.CALLBACK_SECRETS)
     public_key = checkout_settings.CALLBACK_PUBLIC_KEY
     if not secrets and not public_key:
-        if sandbox_active():
-            return False
         raise CallbackKeyMissing("no callback key is configured (CALLBACK_SECRETS)")
     if public_key:
         try:
-            load_public_key(public_key)
+            load_rsa_public_key(public_key)
         except ValueError as err:
             # A broken key is our configuration, not the sender's fault.
             raise CallbackKeyMissing(f"CALLBACK_PUBLIC_KEY is unusable: {err}") from None
     verify_checksum(params, secrets=secrets, public_key=public_key)
-    return True
 
 
 # --- processing -------------------------------------------------------------------------
@@ -328,7 +325,7 @@ def _process(notification: Notification, source: str) -> Outcome:
 def handle(notification: Notification, *, source: str = Source.CALLBACK) -> Outcome:
     """Verify a stored notification, then process it; never raises."""
     try:
-        verified = verify(notification)
+        verify(notification)
     except CallbackError as err:
         logger.warning("notification %s refused: %s", notification.pk, err)
         try:
@@ -346,7 +343,7 @@ def handle(notification: Notification, *, source: str = Source.CALLBACK) -> Outc
     except Exception:
         logger.exception("notification %s: verification failed", notification.pk)
         return Outcome(503, "temporary failure, please retry")
-    if verified and notification.valid is not True:
+    if notification.valid is not True:
         try:
             Notification.objects.filter(pk=notification.pk).update(valid=True)
         except DatabaseError:

@@ -8,7 +8,9 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from checkout.conf import checkout_settings, sandbox_active
+from checkout.conf import checkout_settings
+
+__all__ = ["check_gateway_settings"]
 
 
 @checks.register(checks.Tags.security, "checkout")
@@ -32,14 +34,15 @@ def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[check
                 "The JCC gateway is not configured: payments cannot be taken.",
                 hint="Set CHECKOUT['GATEWAY_URL'], ['USERNAME'] and ['PASSWORD'] "
                 "(JCC_GATEWAY_URL, JCC_USERNAME, JCC_PASSWORD in the demo), "
-                "or mount the sandbox with DEBUG on.",
+                "or install and mount checkout.sandbox with DEBUG on.",
                 id="checkout.W001",
             )
         )
-    # An explicit URL is checked even when the sandbox is allowed; only the sandbox's
-    # own (local) URL may be plain http.
-    using_sandbox = checkout_settings.using_sandbox
-    if url and not url.startswith("https://") and not settings.DEBUG and not using_sandbox:
+    # An explicit URL is checked even when a development gateway is installed; only that
+    # gateway's own (local) URL may be plain http.
+    provider = checkout_settings.gateway_provider
+    local = provider is not None and provider.local
+    if url and not url.startswith("https://") and not settings.DEBUG and not local:
         messages.append(
             checks.Warning(
                 "The gateway URL is not https while DEBUG is off.",
@@ -47,31 +50,13 @@ def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[check
                 id="checkout.W002",
             )
         )
-    if not secrets and not checkout_settings.CALLBACK_PUBLIC_KEY and sandbox_active():
-        messages.append(
-            checks.Warning(
-                "No callback key is configured: while the sandbox is active, callback "
-                "notifications are accepted without a checksum.",
-                hint="Set CHECKOUT['CALLBACK_SECRETS'] (JCC_CALLBACK_SECRET) or "
-                "CHECKOUT['CALLBACK_PUBLIC_KEY'] (JCC_CALLBACK_PUBLIC_KEY) before going live.",
-                id="checkout.W006",
-            )
-        )
-    elif not secrets and not checkout_settings.CALLBACK_PUBLIC_KEY:
+    if not secrets and not checkout_settings.CALLBACK_PUBLIC_KEY:
         messages.append(
             checks.Warning(
                 "No callback key is configured: callback notifications will be refused.",
                 hint="Set CHECKOUT['CALLBACK_SECRETS'] (JCC_CALLBACK_SECRET) or "
                 "CHECKOUT['CALLBACK_PUBLIC_KEY'] (JCC_CALLBACK_PUBLIC_KEY).",
                 id="checkout.W003",
-            )
-        )
-    if "checkout.sandbox" in settings.INSTALLED_APPS and not settings.DEBUG and sandbox_active():
-        messages.append(
-            checks.Warning(
-                "The sandbox gateway is active with DEBUG off: it fakes a bank.",
-                hint="Remove checkout.sandbox from INSTALLED_APPS in production.",
-                id="checkout.W004",
             )
         )
     return messages

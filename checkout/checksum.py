@@ -10,12 +10,14 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from checkout.exceptions import CallbackError
+from checkout.keys import load_rsa_public_key
+
+__all__ = ["UNSIGNED", "sign_hmac", "signed_string", "verify_checksum"]
 
 #: Parameters that are not part of the signed string.
 UNSIGNED = frozenset({"checksum", "sign_alias"})
@@ -31,22 +33,6 @@ def sign_hmac(params: Mapping[str, str], key: str) -> str:
     """The symmetric checksum: HMAC-SHA256 of the signed string, upper-case hex."""
     digest = hmac.new(key.encode(), signed_string(params).encode(), hashlib.sha256)
     return digest.hexdigest().upper()
-
-
-def load_public_key(pem: str) -> rsa.RSAPublicKey:
-    """An RSA public key from a PEM public key or a PEM certificate."""
-    data = pem.strip().encode()
-    key: object
-    try:
-        if b"CERTIFICATE" in data.split(b"\n", 1)[0]:
-            key = x509.load_pem_x509_certificate(data).public_key()
-        else:
-            key = serialization.load_pem_public_key(data)
-    except ValueError as err:
-        raise ValueError("Not a PEM public key or certificate.") from err
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("The callback key must be an RSA key.")
-    return key
 
 
 def _hash_named(alias: str) -> hashes.HashAlgorithm | None:
@@ -104,7 +90,7 @@ def verify_checksum(
         except ValueError:
             raise CallbackError("Callback checksum is not hexadecimal.") from None
         try:
-            rsa_key = load_public_key(public_key)
+            rsa_key = load_rsa_public_key(public_key)
         except ValueError as err:
             raise CallbackError(f"Callback public key unusable: {err}") from None
         if _rsa_valid(message, signature, rsa_key, alias):

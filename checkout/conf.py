@@ -7,18 +7,29 @@ so ``override_settings`` works in tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.urls import NoReverseMatch, reverse
+
+__all__ = [
+    "DEFAULTS",
+    "CheckoutSettings",
+    "GatewayDefaults",
+    "GatewayProvider",
+    "checkout_settings",
+    "register_gateway_provider",
+    "unregister_gateway_provider",
+]
 
 DEFAULTS: dict[str, Any] = {
     # Base URL of the gateway, ending in "/payment/": REST calls go to <base>rest/…,
-    # the 3-D Secure redirect to <base>acsRedirect.do. Empty: the bundled sandbox,
-    # when it is active (see sandbox_active()).
+    # the 3-D Secure redirect to <base>acsRedirect.do. Empty: a registered development
+    # gateway (the bundled sandbox registers itself while it is active), else none.
     "GATEWAY_URL": "",
     # API user ("…-api") and password issued by JCC.
     "USERNAME": "",
@@ -56,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
     # form to acsUrl with PaReq/MD/TermUrl).
     "THREEDS_METHOD": "redirect",
     # Allow the bundled sandbox gateway while DEBUG is off (it fakes a bank: tests only).
+    # Read by checkout.sandbox; the core never looks at it.
     "SANDBOX_ALLOWED": False,
     # Payment attempts allowed per client address and per order within WINDOW seconds.
     "RATE_LIMITS": {"per_ip": 10, "per_order": 5, "window": 600},
@@ -69,6 +81,43 @@ DEFAULTS: dict[str, Any] = {
 }
 
 REQUIRED_FOR_GATEWAY = ("GATEWAY_URL", "USERNAME", "PASSWORD")
+
+
+@dataclass(frozen=True)
+class GatewayDefaults:
+    """A gateway offered by an installed app (a development one) when GATEWAY_URL is empty.
+
+    Any credential the shop sets itself wins over the offered one.
+    """
+
+    url: str
+    username: str
+    password: str
+    callback_secrets: tuple[str, ...] = ()
+    #: Shown by the system checks ("the sandbox").
+    name: str = ""
+    #: A local development gateway: plain http is expected, not a misconfiguration.
+    local: bool = True
+
+
+#: Called, in registration order, each time the settings are resolved; the first to offer
+#: a gateway is used. None means "not now" (not mounted, not allowed).
+GatewayProvider = Callable[[], GatewayDefaults | None]
+
+_providers: list[GatewayProvider] = []
+
+
+def register_gateway_provider(provider: GatewayProvider) -> None:
+    """Offer a development gateway for shops that configure none (see GatewayDefaults)."""
+    if provider not in _providers:
+        _providers.append(provider)
+    checkout_settings.reload()
+
+
+def unregister_gateway_provider(provider: GatewayProvider) -> None:
+    if provider in _providers:
+        _providers.remove(provider)
+    checkout_settings.reload()
 
 
 class CheckoutSettings:
@@ -100,35 +149,39 @@ class CheckoutSettings:
 
     @cached_property
     def _resolved(self) -> dict[str, Any]:
-        """Gateway location and credentials, falling back to the sandbox merchant."""
+        """Gateway location and credentials, falling back to a registered provider's."""
         user = self._user
         secrets = user.get("CALLBACK_SECRETS", [])
         if isinstance(secrets, str):
             secrets = secrets.split(",")
         # "a, b" from an environment variable must not turn into the key " b".
         secrets = [str(s).strip() for s in secrets if str(s).strip()]
-        resolved = {
+        resolved: dict[str, Any] = {
             "GATEWAY_URL": user.get("GATEWAY_URL", ""),
             "USERNAME": user.get("USERNAME", ""),
             "PASSWORD": user.get("PASSWORD", ""),
             "CALLBACK_SECRETS": list(secrets),
+            "provider": None,
         }
-        if not resolved["GATEWAY_URL"] and sandbox_active():
-            from checkout.sandbox import defaults as sandbox
-
-            resolved["GATEWAY_URL"] = sandbox_base_url()
-            resolved["USERNAME"] = resolved["USERNAME"] or sandbox.MERCHANT_LOGIN
-            resolved["PASSWORD"] = resolved["PASSWORD"] or sandbox.MERCHANT_PASSWORD
-            resolved["CALLBACK_SECRETS"] = resolved["CALLBACK_SECRETS"] or [sandbox.CALLBACK_SECRET]
+        offered = None if resolved["GATEWAY_URL"] else _offered_gateway()
+        if offered is not None:
+            resolved["GATEWAY_URL"] = offered.url
+            resolved["USERNAME"] = resolved["USERNAME"] or offered.username
+            resolved["PASSWORD"] = resolved["PASSWORD"] or offered.password
+            resolved["CALLBACK_SECRETS"] = resolved["CALLBACK_SECRETS"] or list(
+                offered.callback_secrets
+            )
+            resolved["provider"] = offered
         url = resolved["GATEWAY_URL"]
         if url and not url.endswith("/"):
             resolved["GATEWAY_URL"] = url + "/"
         return resolved
 
     @property
-    def using_sandbox(self) -> bool:
-        """True when the gateway in use is the bundled sandbox."""
-        return not self._user.get("GATEWAY_URL") and sandbox_active()
+    def gateway_provider(self) -> GatewayDefaults | None:
+        """The registered gateway in use, when the shop configured no GATEWAY_URL."""
+        provider: GatewayDefaults | None = self._resolved["provider"]
+        return provider
 
     def require(self, *names: str) -> None:
         """Raise ImproperlyConfigured naming the first missing required key."""
@@ -143,37 +196,15 @@ class CheckoutSettings:
             self.__dict__.pop(attr, None)
 
 
+def _offered_gateway() -> GatewayDefaults | None:
+    for provider in list(_providers):
+        offered = provider()
+        if offered is not None:
+            return offered
+    return None
+
+
 checkout_settings = CheckoutSettings()
-
-
-def sandbox_allowed() -> bool:
-    """The sandbox fakes a bank: only with DEBUG on or an explicit opt-in."""
-    return bool(settings.DEBUG or checkout_settings.SANDBOX_ALLOWED)
-
-
-def sandbox_mounted() -> bool:
-    if "checkout.sandbox" not in settings.INSTALLED_APPS:
-        return False
-    try:
-        reverse("checkout_sandbox:index")
-    except NoReverseMatch:
-        return False
-    return True
-
-
-def sandbox_active() -> bool:
-    """Mounted in the URLconf and allowed by the settings."""
-    return sandbox_allowed() and sandbox_mounted()
-
-
-def sandbox_base_url() -> str:
-    """Absolute base URL of the mounted sandbox, the equivalent of ".../payment/"."""
-    site = checkout_settings.SITE_URL
-    if not site:
-        raise ImproperlyConfigured(
-            "settings.CHECKOUT['SITE_URL'] is required to reach the bundled sandbox gateway."
-        )
-    return site + reverse("checkout_sandbox:index")
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from checkout.models import Payment, PaymentStatus
+from checkout.models import Payment
+from checkout.status import PaymentStatus
 
 S = PaymentStatus
 

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from checkout.gateway import CardData, card_brand
+from checkout.cards import CardData, card_brand, luhn_valid, parse_expiry
 
-#: Longest expiry the form accepts, in years from now (issuers use at most about 10).
-MAX_CARD_YEARS = 20
+__all__ = ["BlankHiddenInput", "BlankInput", "CardForm"]
+
 #: Longest seToken the gateway takes (API-NOTES §6.2).
 MAX_SETOKEN_LENGTH = 8192
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-_EXPIRY = re.compile(r"(\d{1,2})\s*/\s*(\d{2}|\d{4})")
 # Latin letters, spaces and the punctuation found in names; "/" would break a seToken.
 _NAME = re.compile(r"[A-Za-z][A-Za-z .'\-]*")
 
@@ -35,38 +32,6 @@ class BlankHiddenInput(forms.HiddenInput):
 
     def format_value(self, value: Any) -> str | None:
         return None
-
-
-def luhn_valid(number: str) -> bool:
-    """The Luhn checksum every real card number passes."""
-    total = 0
-    for index, char in enumerate(reversed(number)):
-        digit = ord(char) - 48
-        if index % 2:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return bool(number) and total % 10 == 0
-
-
-def parse_expiry(value: str, *, today: date | None = None) -> str:
-    """``"MM/YY"`` (or ``"MM/YYYY"``) as ``"YYYYMM"``; ValueError if malformed or expired."""
-    match = _EXPIRY.fullmatch(value.strip())
-    if not match:
-        raise ValueError("format")
-    month, year = int(match.group(1)), int(match.group(2))
-    if len(match.group(2)) == 2:
-        year += 2000
-    if not 1 <= month <= 12:
-        raise ValueError("format")
-    today = today or timezone.localdate()
-    # A card is valid until the last day of its expiry month.
-    if (year, month) < (today.year, today.month):
-        raise ValueError("expired")
-    if year > today.year + MAX_CARD_YEARS:
-        raise ValueError("format")
-    return f"{year:04d}{month:02d}"
 
 
 class CardForm(forms.Form):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -13,57 +14,32 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-
-class PaymentStatus(models.TextChoices):
-    """Where one attempt at the gateway stands."""
-
-    CREATED = "created", _("Created")
-    # Claimed: instantPayment.do is being called for this attempt right now.
-    PROCESSING = "processing", _("Processing")
-    AWAITING_3DS = "awaiting_3ds", _("Awaiting 3-D Secure")
-    HELD = "held", _("Held (authorised, not captured)")
-    PAID = "paid", _("Paid")
-    DECLINED = "declined", _("Declined")
-    # The gateway refused the request itself (bad data, access denied): no money moved.
-    FAILED = "failed", _("Failed")
-    EXPIRED = "expired", _("Expired")
-    VOIDED = "voided", _("Voided")
-    PARTLY_REFUNDED = "partly_refunded", _("Partly refunded")
-    REFUNDED = "refunded", _("Refunded")
-    # A money-moving call failed after it may have reached the gateway.
-    OUTCOME_UNKNOWN = "outcome_unknown", _("Outcome unknown")
-    # The gateway's answer does not match this attempt (number, amount or currency).
-    NEEDS_REVIEW = "needs_review", _("Needs review")
-
-
-#: Attempts whose money is secured (held or captured), now or before a refund.
-SECURED_STATUSES = frozenset(
-    {
-        PaymentStatus.HELD,
-        PaymentStatus.PAID,
-        PaymentStatus.PARTLY_REFUNDED,
-        PaymentStatus.REFUNDED,
-    }
-)
-#: Attempts that are still being worked on: no second attempt may start meanwhile.
-ACTIVE_STATUSES = frozenset(
-    {PaymentStatus.PROCESSING, PaymentStatus.AWAITING_3DS, PaymentStatus.OUTCOME_UNKNOWN}
-)
-#: Attempts that ended without money moving: the shopper may try again.
-UNSUCCESSFUL_STATUSES = frozenset(
-    {PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.EXPIRED}
+# Re-exported: migrations, the demo and shops name them through the models module.
+from checkout.status import (
+    ACTIVE_STATUSES,
+    SECURED_STATUSES,
+    UNSUCCESSFUL_STATUSES,
+    PaymentStatus,
+    Source,
+    is_final,
 )
 
+__all__ = [
+    "ACTIVE_STATUSES",
+    "SECURED_STATUSES",
+    "UNSUCCESSFUL_STATUSES",
+    "Exchange",
+    "Notification",
+    "Order",
+    "OrderQuerySet",
+    "Payment",
+    "PaymentQuerySet",
+    "PaymentStatus",
+    "Source",
+    "StatusChange",
+]
 
-class Source(models.TextChoices):
-    """What caused a status change."""
-
-    CARD_ENTRY = "card_entry", _("Card entry")
-    THREEDS_RETURN = "threeds_return", _("3-D Secure return")
-    CALLBACK = "callback", _("Callback")
-    RECONCILIATION = "reconciliation", _("Reconciliation")
-    ADMIN = "admin", _("Admin")
-    SYSTEM = "system", _("System")
+_LAST_FOUR = re.compile(r"\d{4}")
 
 
 class OrderQuerySet(models.QuerySet["Order"]):
@@ -145,6 +121,30 @@ class Order(models.Model):
         return bool(self.expires_at and self.expires_at <= timezone.now()) and not self.is_paid
 
 
+class PaymentQuerySet(models.QuerySet["Payment"]):
+    def identified_by(self, *terms: str) -> PaymentQuerySet:
+        """Payments named by any identifier a person may quote.
+
+        Our order number, the gateway's order id, the public id of the payment or of its
+        order, or the card's last four digits; several terms match any of them.
+        """
+        query = Q(pk__in=[])
+        for raw in terms:
+            term = str(raw).strip()
+            if not term or "\x00" in term:
+                continue
+            query |= Q(order_number=term) | Q(gateway_order_id=term)
+            try:
+                public = uuid.UUID(term)
+            except ValueError:
+                public = None
+            if public is not None:
+                query |= Q(public_id=public) | Q(order__public_id=public)
+            if _LAST_FOUR.fullmatch(term):
+                query |= Q(masked_pan__endswith=term)
+        return self.filter(query)
+
+
 class Payment(models.Model):
     """One attempt at the gateway for an order, with its own gateway order number and id."""
 
@@ -185,6 +185,8 @@ class Payment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     settled_at = models.DateTimeField(null=True, blank=True)
 
+    objects = PaymentQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         permissions = [
@@ -206,15 +208,8 @@ class Payment(models.Model):
             # Database-level guard against a double submit: one attempt in flight per order.
             models.UniqueConstraint(
                 fields=["order"],
-                # Spelled out (not iterated from the frozenset) so that the migration
-                # autodetector sees the same order on every run.
-                condition=Q(
-                    status__in=[
-                        PaymentStatus.OUTCOME_UNKNOWN.value,
-                        PaymentStatus.AWAITING_3DS.value,
-                        PaymentStatus.PROCESSING.value,
-                    ]
-                ),
+                # Sorted, so that the migration autodetector sees the same list every run.
+                condition=Q(status__in=sorted(str(status) for status in ACTIVE_STATUSES)),
                 name="jcc_checkout_one_active_payment_per_order",
             ),
         ]
@@ -224,9 +219,7 @@ class Payment(models.Model):
 
     @property
     def is_final(self) -> bool:
-        from checkout.services import TRANSITIONS
-
-        return not TRANSITIONS.get(self.status)
+        return is_final(self.status)
 
     @property
     def refundable_amount(self) -> int:

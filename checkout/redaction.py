@@ -11,6 +11,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from checkout.cards import masked_pan
+
+__all__ = ["MASKED_PAN_KEYS", "REDACTED", "SECRET_KEYS", "redact"]
+
 REDACTED = "[redacted]"
 
 #: Keys (compared case-insensitively) whose values are never stored.
@@ -35,14 +39,6 @@ SECRET_KEYS = frozenset(
 MASKED_PAN_KEYS = frozenset({"pan", "maskedpan"})
 
 
-def is_masked_pan(value: Any) -> bool:
-    """True for a card number that is already masked ("411111**1111"): at most 10 digits."""
-    if not isinstance(value, str) or not value:
-        return False
-    digits = sum(ch.isdigit() for ch in value)
-    return digits <= 10 and any(ch in "*Xx•" for ch in value)
-
-
 def redact(value: Any) -> Any:
     """A copy of ``value`` (dicts, lists, scalars) with secrets replaced by "[redacted]"."""
     if isinstance(value, Mapping):
@@ -56,7 +52,7 @@ def redact(value: Any) -> Any:
 
 def _redact_item(key: str, value: Any) -> Any:
     name = key.lower()
-    if name in MASKED_PAN_KEYS and is_masked_pan(value):
+    if name in MASKED_PAN_KEYS and masked_pan(value):
         return value
     if name in SECRET_KEYS or name in MASKED_PAN_KEYS:
         return REDACTED if value not in (None, "") else value

@@ -10,52 +10,31 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import re
-import textwrap
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.core.cache import cache
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from checkout.cards import CardData
+from checkout.conf import checkout_settings
 from checkout.exceptions import GatewayError
+from checkout.gateway import GatewayClient, get_client
+from checkout.keys import load_rsa_public_key, normalize_pem
 
-if TYPE_CHECKING:
-    from checkout.gateway import CardData, GatewayClient
+__all__ = [
+    "DEFAULT_KEY_LIFETIME",
+    "build_setoken",
+    "current_public_key",
+    "setoken_plaintext",
+]
 
 logger = logging.getLogger(__name__)
 
 #: How long a key without keyExpiration is trusted before it is fetched again.
 DEFAULT_KEY_LIFETIME = 60 * 60
-
-_PEM_RE = re.compile(r"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", re.DOTALL)
-
-
-def normalize_pem(text: str) -> str:
-    """A loadable PEM from what se/keys.do sends (often one line without newlines)."""
-    match = _PEM_RE.search(text.strip())
-    if not match:
-        raise ValueError("Not a PEM key.")
-    label, body = match.group(1), "".join(match.group(2).split())
-    lines = "\n".join(textwrap.wrap(body, 64))
-    return f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n"
-
-
-def load_rsa_public_key(pem: str) -> rsa.RSAPublicKey:
-    """The RSA public key of a PEM (SubjectPublicKeyInfo), tolerant of missing newlines."""
-    try:
-        key = serialization.load_pem_public_key(normalize_pem(pem).encode())
-    except (ValueError, UnsupportedAlgorithm) as err:
-        # UnsupportedAlgorithm: a well-formed key of a type the library does not know.
-        raise ValueError("Not a usable PEM public key.") from err
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("The seToken key must be an RSA key.")
-    return key
 
 
 def _timestamp(now: datetime | None) -> str:
@@ -129,14 +108,10 @@ def current_public_key(client: GatewayClient | None = None) -> str | None:
 
     None when no key can be had (gateway unreachable, no unexpired RSA key).
     """
-    from checkout.conf import checkout_settings
-
     configured = checkout_settings.SETOKEN_PUBLIC_KEY
     if configured:
         return str(configured)
     if client is None:
-        from checkout.gateway import get_client
-
         client = get_client()
     cache_key = _cache_key(client)
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,17 +27,33 @@ from django.utils import timezone
 
 from checkout import backoffice, callbacks, services
 from checkout.conf import checkout_settings
-from checkout.models import Notification, Payment, PaymentStatus, Source
+from checkout.models import Notification, Payment
 from checkout.money import format_amount
+from checkout.status import (
+    ACTIVE_STATUSES,
+    FULFILMENT_STATUSES,
+    PaymentStatus,
+    Source,
+    status_from_gateway,
+)
+
+__all__ = [
+    "Options",
+    "Summary",
+    "candidates",
+    "leased",
+    "parse_duration",
+    "report",
+    "report_items",
+    "run",
+    "settle",
+    "unfulfilled",
+]
 
 logger = logging.getLogger(__name__)
 
 S = PaymentStatus
 
-#: Attempts that wait for news from the gateway.
-OPEN_STATUSES = frozenset({S.PROCESSING, S.AWAITING_3DS, S.OUTCOME_UNKNOWN})
-#: Orders whose paid state the shop should act on (re-sent order_paid until fulfilled).
-FULFILMENT_STATUSES = frozenset({S.HELD, S.PAID, S.PARTLY_REFUNDED})
 #: Deliveries tried this often without success are reported instead of retried.
 MAX_NOTIFICATION_ATTEMPTS = 10
 #: Payments claimed (and released) together.
@@ -87,23 +103,12 @@ class Summary:
 # --- selection -------------------------------------------------------------------------
 
 
-def _order_filter(identifiers: Iterable[str]) -> Q:
-    """Payments of the orders named by order number, gateway id or public id."""
-    query = Q(pk__in=[])
-    for ident in identifiers:
-        ident = ident.strip()
-        query |= Q(order_number=ident) | Q(gateway_order_id=ident)
-        if re.fullmatch(r"[0-9a-fA-F-]{32,36}", ident):
-            query |= Q(order__public_id=ident) | Q(public_id=ident)
-    return query
-
-
 def candidates(options: Options, now: datetime | None = None) -> QuerySet[Payment]:
     """Payments whose state this run should settle with a status query."""
     now = now or timezone.now()
     if options.orders:
         # Named explicitly: look at every attempt of those orders, whatever its age.
-        return Payment.objects.filter(_order_filter(options.orders)).order_by("pk")
+        return Payment.objects.identified_by(*options.orders).order_by("pk")
     cutoff = now - options.older_than
     hold_cutoff = now - timedelta(seconds=int(checkout_settings.HOLD_WARNING_AGE))
     failed_notifications = Notification.objects.filter(
@@ -113,7 +118,7 @@ def candidates(options: Options, now: datetime | None = None) -> QuerySet[Paymen
         attempts__lt=MAX_NOTIFICATION_ATTEMPTS,
     ).exclude(valid=False)
     return Payment.objects.filter(
-        Q(status__in=OPEN_STATUSES, created_at__lte=cutoff)
+        Q(status__in=ACTIVE_STATUSES, created_at__lte=cutoff)
         | Q(status=S.HELD, created_at__lte=hold_cutoff)
         | (~Q(pending_operation="") & Q(pending_since__lte=cutoff))
         | Q(pk__in=failed_notifications.values("payment_id"))
@@ -128,7 +133,7 @@ def unfulfilled(options: Options, now: datetime | None = None) -> QuerySet[Payme
     )
     cutoff = now - options.older_than
     if options.orders:
-        payments = payments.filter(_order_filter(options.orders))
+        payments = payments.filter(pk__in=Payment.objects.identified_by(*options.orders))
         cutoff = now
     # Only once the first order_paid (sent on commit) had its chance.
     return payments.filter(settled_at__lte=cutoff).order_by("pk")
@@ -193,14 +198,8 @@ def settle(pk: int, *, dry_run: bool = False) -> tuple[str, bool]:
 
 
 def _preview(payment: Payment) -> str:
-    from checkout.gateway import get_client
-
-    client = get_client()
-    if payment.gateway_order_id:
-        status = client.order_status(order_id=payment.gateway_order_id, payment=payment)
-    else:
-        status = client.order_status(order_number=payment.order_number, payment=payment)
-    target = services.status_from_gateway(
+    status = services.query_status(payment)
+    target = status_from_gateway(
         status.order_status,
         status.action_code,
         approved=status.amounts.approved,
@@ -355,7 +354,7 @@ def _resend_order_paid(options: Options, say: Callable[[str], None], now: dateti
 def report_items(now: datetime | None = None) -> dict[str, list[str]]:
     """What needs a person: review cases, unknown outcomes, old holds, stuck deliveries."""
     now = now or timezone.now()
-    grace = now - backoffice._grace()
+    grace = now - backoffice.operation_grace()
     hold_cutoff = now - timedelta(seconds=int(checkout_settings.HOLD_WARNING_AGE))
     items: dict[str, list[str]] = {}
 

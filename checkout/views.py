@@ -27,17 +27,19 @@ from checkout.declines import payment_message
 from checkout.exceptions import GatewayError, GatewayUnavailable, OrderNotPayable
 from checkout.forms import CardForm
 from checkout.gateway import get_client
-from checkout.models import (
-    ACTIVE_STATUSES,
-    SECURED_STATUSES,
-    Order,
-    Payment,
-    PaymentStatus,
-    Source,
-)
+from checkout.models import Order, Payment
 from checkout.ratelimit import check_payment_attempt, client_ip
 from checkout.services import refresh_payment, start_payment, submit_payment
 from checkout.setoken import build_setoken, current_public_key
+from checkout.status import (
+    BLOCKING_STATUSES,
+    UNCONFIRMED_STATUSES,
+    UNSUCCESSFUL_STATUSES,
+    PaymentStatus,
+    Source,
+)
+
+__all__ = ["card", "gateway_return", "payment_status", "threeds"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,6 @@ REFRESH_THROTTLE = 2
 CONFIRM_REFRESH = 3
 
 _GATEWAY_ORDER_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
-_PENDING = frozenset({S.PROCESSING, S.OUTCOME_UNKNOWN})
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -134,12 +135,9 @@ def _throttled_refresh(
 def _blocking_payment(order: Order) -> Payment | None:
     """The attempt that stops a new one from starting (secured, active or under review)."""
     for payment in order.payments.all():
-        if payment.status in _BLOCKING:
+        if payment.status in BLOCKING_STATUSES:
             return payment
     return None
-
-
-_BLOCKING = frozenset({*ACTIVE_STATUSES, *SECURED_STATUSES, S.NEEDS_REVIEW})
 
 
 def _expired_response(request: HttpRequest, order: Order) -> HttpResponse:
@@ -189,7 +187,7 @@ def _render_card(request: HttpRequest, order: Order, form: CardForm) -> HttpResp
         "form": form,
         "merchant": _merchant_name(request),
         "setoken_key": key,
-        "previous": order.payments.filter(status__in=[S.DECLINED, S.FAILED, S.EXPIRED]).first(),
+        "previous": order.payments.filter(status__in=UNSUCCESSFUL_STATUSES).first(),
     }
     return render(request, "checkout/card.html", context)
 
@@ -310,10 +308,10 @@ def payment_status(request: HttpRequest, payment_id: Any) -> HttpResponse:
     """Where an attempt stands: result, 3-D Secure still open, or "confirming"."""
     payment = _payment_or_404(request, payment_id)
     reached = True
-    if payment.status in _PENDING or payment.status == S.AWAITING_3DS:
+    if payment.status in UNCONFIRMED_STATUSES or payment.status == S.AWAITING_3DS:
         payment, reached = _throttled_refresh(payment, source=Source.RECONCILIATION)
     order = payment.order
-    if payment.status in _PENDING or (payment.status == S.AWAITING_3DS and not reached):
+    if payment.status in UNCONFIRMED_STATUSES or (payment.status == S.AWAITING_3DS and not reached):
         response = render(
             request,
             "checkout/confirming.html",
@@ -329,7 +327,7 @@ def payment_status(request: HttpRequest, payment_id: Any) -> HttpResponse:
             response["Retry-After"] = str(CONFIRM_REFRESH)
         return response
     can_retry = (
-        payment.status in (S.DECLINED, S.FAILED, S.EXPIRED)
+        payment.status in UNSUCCESSFUL_STATUSES
         and not order.is_expired
         and _blocking_payment(order) is None
     )

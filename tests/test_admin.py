@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from checkout.gateway import CardData
+from checkout.cards import CardData
 from checkout.models import Exchange, Notification, Order, Payment, PaymentStatus, StatusChange
 from checkout.services import create_order, start_payment, submit_payment, transition
 from tests.factories import NotificationFactory, OperatorFactory, OrderFactory, PaymentFactory

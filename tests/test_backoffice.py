@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from checkout import backoffice
+from checkout.cards import CardData
 from checkout.exceptions import GatewayUnavailable, OperationNotAllowed, OutcomeUnknown
-from checkout.gateway import CardData
 from checkout.models import Exchange, Payment, PaymentStatus, Source, StatusChange
 from checkout.services import create_order, start_payment, submit_payment
 from tests.factories import OperatorFactory, OrderFactory, PaymentFactory

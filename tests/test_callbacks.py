@@ -14,8 +14,10 @@ from django.test import Client
 from django.urls import reverse
 
 from checkout import signals
-from checkout.gateway import CardData, get_client
+from checkout.cards import CardData
+from checkout.gateway import get_client
 from checkout.models import Notification, Payment, PaymentStatus, Source, StatusChange
+from checkout.sandbox import defaults
 from checkout.services import create_order, start_payment, submit_payment
 from tests.factories import NotificationFactory, PaymentFactory
 
@@ -329,14 +331,21 @@ class TestKeys:
         assert row.processed_at is None
         assert "no callback key" in row.error
 
-    def test_no_key_with_the_sandbox_active_is_accepted_unverified(self, http, settings):
-        # An explicit gateway URL: the sandbox's key is not used as a fallback.
+    def test_no_key_with_the_sandbox_installed_and_active_is_still_refused(self, http, settings):
+        # An explicit gateway URL: the sandbox offers nothing, so no key is configured.
+        # A checksum is never skipped because another app is installed.
         settings.CHECKOUT = {**settings.CHECKOUT, "GATEWAY_URL": "http://127.0.0.1:9/payment/"}
         response = http.get(URL, {"orderNumber": "NOT-OURS", "operation": "deposited"})
-        assert response.status_code == 200
+        assert response.status_code == 503
         row = Notification.objects.get()
-        assert row.valid is None
-        assert row.processed_at is not None
+        assert row.valid is None and row.processed_at is None
+        assert "no callback key" in row.error
+
+    def test_with_the_sandbox_as_gateway_its_own_key_verifies(self, http):
+        params = {"orderNumber": "NOT-OURS", "operation": "deposited"}
+        response = http.get(URL, signed(params, key=defaults.CALLBACK_SECRET))
+        assert response.status_code == 200
+        assert Notification.objects.get().valid is True
 
 
 @pytest.mark.django_db
@@ -574,7 +583,7 @@ def test_verified_row_reprocessed_after_its_key_was_retired(keys, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_database_failure_while_applying_answers_503_and_keeps_the_error(http, live, monkeypatch):
-    from checkout import services
+    from checkout.services import settlement
 
     payment = pay(live, THREEDS_CARD)
     finish_3ds_at_the_bank(payment)
@@ -584,7 +593,7 @@ def test_database_failure_while_applying_answers_503_and_keeps_the_error(http, l
         raise OperationalError("could not connect to server")
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "apply_order_status", database_down)
+        patch.setattr(settlement, "apply_order_status", database_down)
         assert http.get(URL, params).status_code == 503
     row = Notification.objects.get()
     assert row.processed_at is None

@@ -24,7 +24,7 @@ from django.test import RequestFactory
 from django.views.debug import SafeExceptionReporterFilter
 
 from checkout import views
-from checkout.gateway import CardData
+from checkout.cards import CardData
 from checkout.models import Exchange, PaymentStatus
 from checkout.services import start_payment, submit_payment
 from checkout.setoken import build_setoken, current_public_key

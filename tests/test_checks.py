@@ -66,13 +66,6 @@ def test_w003_no_callback_key():
     )
 
 
-def test_w004_sandbox_active_with_debug_off():
-    sandbox = {"SANDBOX_ALLOWED": True, "SITE_URL": "http://127.0.0.1:8000"}
-    assert "checkout.W004" in ids(DEBUG=False, CHECKOUT=sandbox)
-    assert "checkout.W004" not in ids(DEBUG=True, CHECKOUT=sandbox)
-    assert "checkout.W004" not in ids(DEBUG=False, CHECKOUT=REAL)
-
-
 def test_w005_unusable_settings_become_a_warning_not_a_crash():
     assert ids(DEBUG=False, CHECKOUT={**REAL, "NOPE": 1}) == {"checkout.W005"}
     assert ids(DEBUG=True, CHECKOUT={}) == {"checkout.W005"}  # sandbox without SITE_URL
@@ -84,10 +77,13 @@ def test_registered_with_djangos_check_framework():
     assert "checkout.W003" in found
 
 
-def test_w006_no_callback_key_while_the_sandbox_is_active():
-    # An explicit gateway URL, so the sandbox's own key is not used as a fallback.
+def test_no_callback_key_is_w003_even_with_the_sandbox_installed():
+    # An explicit gateway URL, so the sandbox offers no key of its own.
     keyless = {**REAL, "CALLBACK_SECRETS": [], "SANDBOX_ALLOWED": True, "SITE_URL": "http://x"}
-    found = ids(DEBUG=True, CHECKOUT=keyless)
-    assert "checkout.W006" in found and "checkout.W003" not in found
-    assert "checkout.W006" not in ids(DEBUG=True, CHECKOUT={**keyless, "CALLBACK_SECRETS": ["s"]})
-    assert "checkout.W006" not in ids(DEBUG=False, CHECKOUT={**REAL, "CALLBACK_SECRETS": []})
+    assert "checkout.W003" in ids(DEBUG=True, CHECKOUT=keyless)
+    assert "checkout.W003" not in ids(DEBUG=True, CHECKOUT={**keyless, "CALLBACK_SECRETS": ["s"]})
+
+
+def test_the_core_checks_know_nothing_of_the_sandbox():
+    sandbox = {"SANDBOX_ALLOWED": True, "SITE_URL": "http://127.0.0.1:8000"}
+    assert all(not i.startswith("checkout_sandbox.") for i in ids(DEBUG=False, CHECKOUT=sandbox))

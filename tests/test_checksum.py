@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from django.core.exceptions import SuspiciousOperation
 
-from checkout.checksum import load_public_key, sign_hmac, signed_string, verify_checksum
+from checkout.checksum import sign_hmac, signed_string, verify_checksum
 from checkout.exceptions import CallbackError
+from checkout.keys import load_rsa_public_key
 
 # The public vector published with the algorithm.
 VECTOR_KEY = "ooc7slpvc61k7sf7ma7p4hrefr"
@@ -234,7 +235,7 @@ def test_unusable_public_key_is_a_callback_error_not_a_crash():
         verify_checksum(params, secrets=[], public_key="-----BEGIN PUBLIC KEY-----\nxx\n")
 
 
-def test_load_public_key_refuses_non_rsa_keys():
+def test_the_key_loader_refuses_non_rsa_keys():
     ec_key = ec.generate_private_key(ec.SECP256R1())
     with pytest.raises(ValueError, match="RSA"):
-        load_public_key(public_pem(ec_key))
+        load_rsa_public_key(public_pem(ec_key))

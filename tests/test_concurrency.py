@@ -17,8 +17,8 @@ from django.db import connection
 from django.urls import reverse
 
 from checkout import backoffice, signals, sync
+from checkout.cards import CardData
 from checkout.exceptions import OperationNotAllowed
-from checkout.gateway import CardData
 from checkout.models import Notification, Payment, PaymentStatus, StatusChange
 from checkout.sandbox import crypto, defaults
 from checkout.services import create_order, start_payment, submit_payment

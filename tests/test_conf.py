@@ -1,24 +1,18 @@
-"""checkout_settings: defaults, lazy merge, override_settings, sandbox fallback."""
+"""checkout_settings: defaults, lazy merge, override_settings, registered gateways."""
 
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
-from django.urls import include, path
 
 from checkout.conf import (
     DEFAULTS,
+    GatewayDefaults,
     checkout_settings,
-    sandbox_active,
-    sandbox_allowed,
-    sandbox_mounted,
+    register_gateway_provider,
+    unregister_gateway_provider,
 )
-from checkout.sandbox import defaults as sandbox
-
-# A URLconf without the sandbox (used through ROOT_URLCONF="tests.test_conf").
-urlpatterns = [path("checkout/", include("checkout.urls"))]
 
 REAL = {
     "GATEWAY_URL": "https://gateway-test.jcc.com.cy/payment/",
@@ -43,7 +37,7 @@ def test_documented_defaults():
         assert checkout_settings.STATUS_RETRIES == 2
         assert checkout_settings.GATEWAY_URL == ""
         assert checkout_settings.CALLBACK_SECRETS == []
-        assert checkout_settings.using_sandbox is False
+        assert checkout_settings.gateway_provider is None
 
 
 def test_missing_checkout_setting_means_defaults(settings):
@@ -63,7 +57,6 @@ def test_override_settings_is_seen_and_undone():
             assert checkout_settings.CURRENCY == "EUR"
         assert checkout_settings.USERNAME == "shop-api"
     assert checkout_settings.CURRENCY == "EUR"
-    assert checkout_settings.using_sandbox is True
 
 
 def test_pytest_settings_fixture_is_seen(settings):
@@ -127,72 +120,54 @@ def test_require_names_the_missing_key():
         checkout_settings.require("GATEWAY_URL", "USERNAME")
 
 
-# --- the bundled sandbox as fallback ------------------------------------------------------
+# --- a registered development gateway -------------------------------------------------------
+
+OFFERED = GatewayDefaults(
+    url="http://127.0.0.1:8100/payment",
+    username="dev-api",
+    password="dev-pw",
+    callback_secrets=("dev-secret",),
+    name="a development gateway",
+)
 
 
-def test_sandbox_fallback_when_mounted_allowed_and_site_url_set():
-    with override_settings(
-        DEBUG=False, CHECKOUT={"SANDBOX_ALLOWED": True, "SITE_URL": "http://127.0.0.1:8000/"}
-    ):
-        assert sandbox_mounted() and sandbox_allowed() and sandbox_active()
-        assert checkout_settings.using_sandbox is True
-        assert checkout_settings.GATEWAY_URL == "http://127.0.0.1:8000/sandbox/payment/"
-        assert checkout_settings.USERNAME == sandbox.MERCHANT_LOGIN
-        assert checkout_settings.PASSWORD == sandbox.MERCHANT_PASSWORD
-        assert checkout_settings.CALLBACK_SECRETS == [sandbox.CALLBACK_SECRET]
+@pytest.fixture
+def offered():
+    """A registered provider offering OFFERED while ``state["on"]`` is true."""
+    state = {"on": True, "calls": 0}
+
+    def provider():
+        state["calls"] += 1
+        return OFFERED if state["on"] else None
+
+    register_gateway_provider(provider)
+    yield state
+    unregister_gateway_provider(provider)
 
 
-def test_sandbox_is_allowed_by_debug_alone():
-    with override_settings(DEBUG=True, CHECKOUT={"SITE_URL": "http://127.0.0.1:8000"}):
-        assert checkout_settings.GATEWAY_URL == "http://127.0.0.1:8000/sandbox/payment/"
+def test_a_registered_gateway_fills_what_the_shop_left_empty(offered):
+    with override_settings(DEBUG=False, CHECKOUT={"USERNAME": "mine"}):
+        assert checkout_settings.GATEWAY_URL == "http://127.0.0.1:8100/payment/"
+        assert checkout_settings.USERNAME == "mine"
+        assert checkout_settings.PASSWORD == "dev-pw"
+        assert checkout_settings.CALLBACK_SECRETS == ["dev-secret"]
+        assert checkout_settings.gateway_provider == OFFERED
 
 
-def test_own_credentials_win_over_the_sandbox_merchant():
-    with override_settings(
-        DEBUG=True,
-        CHECKOUT={
-            "SITE_URL": "http://127.0.0.1:8000",
-            "USERNAME": "me",
-            "CALLBACK_SECRETS": ["mine"],
-        },
-    ):
-        assert checkout_settings.USERNAME == "me"
-        assert checkout_settings.PASSWORD == sandbox.MERCHANT_PASSWORD
-        assert checkout_settings.CALLBACK_SECRETS == ["mine"]
+def test_the_registered_gateway_is_asked_lazily_and_again_after_a_change(offered):
+    with override_settings(CHECKOUT={}):
+        calls = offered["calls"]
+        assert checkout_settings.GATEWAY_URL == "http://127.0.0.1:8100/payment/"
+        checkout_settings.PASSWORD  # cached: not asked again
+        assert offered["calls"] == calls + 1
+        offered["on"] = False
+        with override_settings(CHECKOUT={"LANGUAGE": "el"}):
+            assert checkout_settings.GATEWAY_URL == ""
+            assert checkout_settings.gateway_provider is None
 
 
-def test_no_sandbox_with_debug_off_and_not_allowed():
-    with override_settings(DEBUG=False, CHECKOUT={"SITE_URL": "http://127.0.0.1:8000"}):
-        assert not sandbox_allowed() and not sandbox_active()
-        assert checkout_settings.using_sandbox is False
-        assert checkout_settings.GATEWAY_URL == ""
-        assert checkout_settings.USERNAME == ""
-        assert checkout_settings.PASSWORD == ""
-        assert checkout_settings.CALLBACK_SECRETS == []
-
-
-def test_no_sandbox_when_not_mounted():
-    with override_settings(
-        DEBUG=True, ROOT_URLCONF="tests.test_conf", CHECKOUT={"SITE_URL": "http://x"}
-    ):
-        assert not sandbox_mounted()
-        assert checkout_settings.GATEWAY_URL == ""
-    without = [app for app in settings.INSTALLED_APPS if app != "checkout.sandbox"]
-    with override_settings(DEBUG=True, INSTALLED_APPS=without, CHECKOUT={"SITE_URL": "http://x"}):
-        assert not sandbox_mounted()
-        assert checkout_settings.GATEWAY_URL == ""
-
-
-def test_explicit_gateway_disables_the_sandbox():
-    with override_settings(DEBUG=True, CHECKOUT={**REAL, "SITE_URL": "http://127.0.0.1:8000"}):
-        assert checkout_settings.using_sandbox is False
+def test_an_explicit_gateway_is_never_replaced(offered):
+    with override_settings(CHECKOUT=REAL):
         assert REAL["GATEWAY_URL"] == checkout_settings.GATEWAY_URL
-        assert checkout_settings.USERNAME == "shop-api"
-
-
-def test_sandbox_needs_site_url():
-    with (
-        override_settings(DEBUG=True, CHECKOUT={}),
-        pytest.raises(ImproperlyConfigured, match="SITE_URL"),
-    ):
-        checkout_settings.GATEWAY_URL
+        assert checkout_settings.CALLBACK_SECRETS == []
+        assert checkout_settings.gateway_provider is None

@@ -24,7 +24,7 @@ from django.urls import reverse
 from checkout import access, signals
 from checkout.models import Exchange, Order, Payment, PaymentStatus, Source
 from checkout.sandbox import cards as sandbox_cards
-from checkout.sandbox.callbacks import deliver_due
+from checkout.sandbox.delivery import deliver_due
 from checkout.sandbox.models import Fault, Merchant
 from checkout.sandbox.models import Order as BankOrder
 from checkout.services import start_payment, transition

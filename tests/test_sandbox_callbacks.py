@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from django.urls import reverse
 from django.utils import timezone
 
-from checkout.sandbox import callbacks, defaults
+from checkout.sandbox import defaults, outbox
+from checkout.sandbox import delivery as sender
 from checkout.sandbox.models import CallbackAttempt, CallbackDelivery, Merchant
 from tests.test_sandbox_api import APPROVES, Gateway
 
@@ -198,9 +199,9 @@ def test_retries_wait_for_the_interval(gateway, receiver, settings):
     delivery = CallbackDelivery.objects.get()
     assert delivery.state == CallbackDelivery.State.PENDING
     assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=25)
-    assert callbacks.deliver_due() == 0
+    assert sender.deliver_due() == 0
     CallbackDelivery.objects.update(next_attempt_at=timezone.now())
-    assert callbacks.deliver_due() == 1
+    assert sender.deliver_due() == 1
     assert CallbackDelivery.objects.get().state == CallbackDelivery.State.DELIVERED
     assert len(receiver.calls) == 2
 
@@ -227,7 +228,7 @@ def test_callbacks_off_and_no_url(sandbox_url, merchant, settings):
 def test_default_callback_url_is_the_shops(sandbox_url, live_server):
     merchant = Merchant.objects.default()
     assert merchant.callback_url == ""
-    assert callbacks.merchant_callback_url(merchant) == live_server.url + reverse(
+    assert outbox.merchant_callback_url(merchant) == live_server.url + reverse(
         "jcc_checkout:callback"
     )
 
@@ -256,7 +257,7 @@ def test_delayed_callbacks(gateway, receiver):
     assert delivery.state == CallbackDelivery.State.PENDING
     assert delivery.next_attempt_at > timezone.now()
     CallbackDelivery.objects.update(next_attempt_at=timezone.now())
-    callbacks.deliver_due()
+    sender.deliver_due()
     assert receiver.operations() == [("deposited", "1")]
 
 

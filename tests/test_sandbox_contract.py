@@ -13,8 +13,9 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
+from checkout.cards import CardData
 from checkout.exceptions import GatewayRefused, GatewayUnavailable, OutcomeUnknown
-from checkout.gateway import CardData, GatewayClient
+from checkout.gateway import GatewayClient
 from checkout.sandbox import crypto, defaults
 from checkout.sandbox.cards import CARDS, ONE_TIME_CODE, TestCard, ThreeDS
 from checkout.sandbox.models import CallbackDelivery, Merchant
@@ -313,7 +314,7 @@ def test_refusals_through_the_client(client, sandbox_url):
     with pytest.raises(GatewayRefused) as err:
         client.reverse(result.order_id)
     assert err.value.code == 7
-    stranger = GatewayClient(sandbox_url, defaults.MERCHANT_LOGIN, "wrong", record=False)
+    stranger = GatewayClient(sandbox_url, defaults.MERCHANT_LOGIN, "wrong")
     with pytest.raises(GatewayRefused) as err:
         stranger.order_status(order_id=result.order_id)
     assert (err.value.code, err.value.gateway_message) == (5, "Access denied")

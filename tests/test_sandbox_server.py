@@ -13,7 +13,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from checkout.gateway import CardData, GatewayClient
+from checkout.cards import CardData
+from checkout.gateway import GatewayClient
 from checkout.sandbox import defaults
 from tests.test_sandbox_api import BACK_URL, CHALLENGE, FUTURE, order_number
 
@@ -58,9 +59,7 @@ def test_run_sandbox_serves_the_gateway_on_its_own_port():
                 assert server.poll() is None, server.stdout.read().decode()
                 time.sleep(0.1)
         base = f"http://127.0.0.1:{port}/payment/"
-        client = GatewayClient(
-            base, defaults.MERCHANT_LOGIN, defaults.MERCHANT_PASSWORD, record=False
-        )
+        client = GatewayClient(base, defaults.MERCHANT_LOGIN, defaults.MERCHANT_PASSWORD)
         result = client.instant_payment(
             order_number=order_number(),
             amount=100,

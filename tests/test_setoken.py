@@ -16,14 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from django.core.cache import cache
 from django.test import override_settings
 
-from checkout.gateway import CardData, GatewayClient
-from checkout.setoken import (
-    build_setoken,
-    current_public_key,
-    load_rsa_public_key,
-    normalize_pem,
-    setoken_plaintext,
-)
+from checkout.cards import CardData
+from checkout.gateway import GatewayClient
+from checkout.keys import load_rsa_public_key, normalize_pem
+from checkout.setoken import build_setoken, current_public_key, setoken_plaintext
 from tests.gateway_server import closed_port, reply, running_gateway
 
 PAN = "5555555555555599"

@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from checkout import backoffice, signals, sync
+from checkout.cards import CardData
 from checkout.exceptions import OutcomeUnknown
-from checkout.gateway import CardData
 from checkout.models import Notification, Order, Payment, PaymentStatus, Source, StatusChange
 from checkout.services import create_order, start_payment, submit_payment
 from tests.factories import NotificationFactory, OperatorFactory, PaymentFactory

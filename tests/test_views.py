@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from checkout import access
-from checkout.forms import CardForm, luhn_valid, parse_expiry
+from checkout.cards import luhn_valid, parse_expiry
+from checkout.forms import CardForm
 from checkout.models import Exchange, Payment, PaymentStatus
 from tests.factories import OrderFactory, PaymentFactory, owned_order
 

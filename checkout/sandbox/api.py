@@ -29,7 +29,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from checkout.sandbox import crypto, defaults, faults, processing
 from checkout.sandbox.cards import ISO_CODES, card_for, luhn_valid
-from checkout.sandbox.conf import sandbox_settings
+from checkout.sandbox.conf import sandbox_active, sandbox_settings
 from checkout.sandbox.models import Merchant, Operation, Order, OrderStatus
 from checkout.sandbox.money import currency_by_number
 from checkout.sandbox.processing import ProcessingError
@@ -52,12 +52,6 @@ PAYMENT_STATES = {
     S.REFUNDED: "REFUNDED",
     S.DECLINED: "DECLINED",
 }
-
-
-def sandbox_active() -> bool:
-    from checkout.conf import sandbox_active as active
-
-    return active()
 
 
 def json_response(data: Mapping[str, Any], status: int = 200) -> HttpResponse:

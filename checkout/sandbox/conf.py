@@ -12,6 +12,20 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+from django.urls import NoReverseMatch, reverse
+
+from checkout.conf import GatewayDefaults, checkout_settings
+from checkout.sandbox import defaults
+
+__all__ = [
+    "DEFAULTS",
+    "gateway_defaults",
+    "sandbox_active",
+    "sandbox_allowed",
+    "sandbox_base_url",
+    "sandbox_mounted",
+    "sandbox_settings",
+]
 
 DEFAULTS: dict[str, Any] = {
     # How callbacks leave the persisted outbox: "thread" (a background thread of each
@@ -76,6 +90,54 @@ class SandboxSettings:
 
 
 sandbox_settings = SandboxSettings()
+
+
+def sandbox_allowed() -> bool:
+    """The sandbox fakes a bank: only with DEBUG on or an explicit opt-in."""
+    return bool(settings.DEBUG or checkout_settings.SANDBOX_ALLOWED)
+
+
+def sandbox_mounted() -> bool:
+    if "checkout.sandbox" not in settings.INSTALLED_APPS:
+        return False
+    try:
+        reverse("checkout_sandbox:index")
+    except NoReverseMatch:
+        return False
+    return True
+
+
+def sandbox_active() -> bool:
+    """Mounted in the URLconf and allowed by the settings."""
+    return sandbox_allowed() and sandbox_mounted()
+
+
+def sandbox_base_url() -> str:
+    """Absolute base URL of the mounted sandbox, the equivalent of ".../payment/"."""
+    site = checkout_settings.SITE_URL
+    if not site:
+        raise ImproperlyConfigured(
+            "settings.CHECKOUT['SITE_URL'] is required to reach the bundled sandbox gateway."
+        )
+    return site + reverse("checkout_sandbox:index")
+
+
+def gateway_defaults() -> GatewayDefaults | None:
+    """The sandbox's merchant, offered to the core while the sandbox is active.
+
+    Registered from the app's ready(); the core calls it each time its settings are
+    resolved, so a changed SITE_URL or URLconf (tests, live servers) is followed.
+    """
+    if not sandbox_active():
+        return None
+    return GatewayDefaults(
+        url=sandbox_base_url(),
+        username=defaults.MERCHANT_LOGIN,
+        password=defaults.MERCHANT_PASSWORD,
+        callback_secrets=(defaults.CALLBACK_SECRET,),
+        name="the bundled sandbox",
+        local=True,
+    )
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:

@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from checkout.sandbox.callbacks import enqueue
 from checkout.sandbox.cards import (
     UNKNOWN_CARD_ACTION_CODE,
     ThreeDS,
@@ -25,6 +24,7 @@ from checkout.sandbox.cards import (
     payment_system,
 )
 from checkout.sandbox.models import Merchant, Operation, Order, OrderStatus
+from checkout.sandbox.outbox import enqueue
 
 S = OrderStatus
 

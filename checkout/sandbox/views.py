@@ -19,10 +19,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from checkout.sandbox import crypto, processing
-from checkout.sandbox.api import sandbox_active
-from checkout.sandbox.callbacks import merchant_callback_url
 from checkout.sandbox.cards import CARDS, ONE_TIME_CODE
-from checkout.sandbox.conf import sandbox_settings
+from checkout.sandbox.conf import sandbox_active, sandbox_settings
 from checkout.sandbox.faults import MAGIC_AMOUNTS, MAGIC_CALLBACK_AMOUNTS
 from checkout.sandbox.models import (
     CallbackDelivery,
@@ -32,6 +30,7 @@ from checkout.sandbox.models import (
     Order,
 )
 from checkout.sandbox.money import format_minor
+from checkout.sandbox.outbox import merchant_callback_url
 
 View = Callable[..., HttpResponse]
 

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from checkout.conf import sandbox_active
+from checkout.sandbox.conf import sandbox_active
 from merchant_site.shop.cart import Cart
 
 register = template.Library()

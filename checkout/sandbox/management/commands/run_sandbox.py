@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.servers.basehttp import run
 
-from checkout.conf import sandbox_allowed
-from checkout.sandbox import callbacks
+from checkout.sandbox import delivery
+from checkout.sandbox.conf import sandbox_allowed
 from checkout.sandbox.server import SandboxWSGIHandler
 
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 "The sandbox fakes a bank: it runs only with DEBUG on or "
                 "CHECKOUT['SANDBOX_ALLOWED'] = True."
             )
-        callbacks.ensure_worker()
+        delivery.ensure_worker()
         self.stdout.write(
             f"JCC sandbox gateway at http://{host}:{port}/payment/ "
             "(set JCC_GATEWAY_URL to this for the shop). Ctrl-C to stop."

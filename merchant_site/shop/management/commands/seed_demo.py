@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from checkout.conf import sandbox_active
+from checkout.sandbox.conf import sandbox_active
 from merchant_site.shop.models import Product
 
 # slug, name, description, price in cents, picture under static/shop/img/

@@ -1,0 +1,262 @@
+"""Orders and payment attempts: create an order, claim an attempt, send it to the gateway.
+
+The flow is claim (``start_payment``, one short transaction), call (``submit_payment``:
+``instantPayment.do`` outside any transaction), then apply (``transition()`` and, for an
+approval, a confirming status query through ``settlement``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from checkout import money
+from checkout.cards import CardData, card_expiry, masked_pan
+from checkout.conf import checkout_settings
+from checkout.exceptions import (
+    GatewayError,
+    GatewayRefused,
+    GatewayUnavailable,
+    OrderNotPayable,
+    OutcomeUnknown,
+)
+from checkout.gateway import InstantPaymentResult, get_client
+from checkout.models import Order, Payment
+from checkout.services.settlement import refresh_payment
+from checkout.services.transitions import require_no_transaction, transition
+from checkout.status import (
+    ACTIVE_STATUSES,
+    BLOCKING_STATUSES,
+    SECURED_STATUSES,
+    PaymentStatus,
+    Source,
+)
+
+__all__ = [
+    "MAX_ORDER_NUMBER_PREFIX",
+    "create_order",
+    "new_order_number",
+    "start_payment",
+    "submit_payment",
+]
+
+logger = logging.getLogger(__name__)
+
+S = PaymentStatus
+
+
+#: Characters of generated order numbers: unambiguous upper-case letters and digits.
+_NUMBER_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+_NUMBER_RANDOM_LENGTH = 10
+#: Longest accepted ORDER_NUMBER_PREFIX: the gateway takes at most 30 characters.
+MAX_ORDER_NUMBER_PREFIX = 30 - 7 - _NUMBER_RANDOM_LENGTH
+
+
+def new_order_number(now: datetime | None = None) -> str:
+    """A fresh gateway orderNumber: prefix, date and 50 random bits, at most 30 ASCII chars."""
+    prefix = str(checkout_settings.ORDER_NUMBER_PREFIX)
+    if len(prefix) > MAX_ORDER_NUMBER_PREFIX or not prefix.isascii():
+        raise ImproperlyConfigured(
+            f"settings.CHECKOUT['ORDER_NUMBER_PREFIX'] must be ASCII and at most "
+            f"{MAX_ORDER_NUMBER_PREFIX} characters."
+        )
+    day = (now or timezone.now()).strftime("%y%m%d")
+    tail = "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(_NUMBER_RANDOM_LENGTH))
+    return f"{prefix}{day}-{tail}"
+
+
+def create_order(
+    *,
+    amount: int,
+    currency: str,
+    description: str = "",
+    email: str = "",
+    ip: str | None = None,
+    language: str = "en",
+    merchant_reference: str = "",
+    content_object: Any = None,
+) -> Order:
+    """Create an order to be paid by card; it expires after ORDER_EXPIRY seconds unpaid."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValueError("amount must be a positive integer in minor units.")
+    code = money.currency(currency).code
+    if _MARKUP.search(description):
+        # The gateway rejects requests whose fields carry HTML or script fragments.
+        raise ValueError("description must be plain text.")
+    now = timezone.now()
+    order = Order(
+        amount=amount,
+        currency=code,
+        description=description.strip(),
+        email=email,
+        ip_address=ip or None,
+        language=(language or checkout_settings.LANGUAGE)[:2].lower(),
+        merchant_reference=merchant_reference,
+        created_at=now,
+        expires_at=now + timedelta(seconds=int(checkout_settings.ORDER_EXPIRY)),
+    )
+    if content_object is not None:
+        order.content_object = content_object
+    order.full_clean(exclude=["content_type", "object_id"])
+    order.save()
+    return order
+
+
+_MARKUP = re.compile(r"[<>]")
+
+
+def start_payment(order: Order, *, preauth: bool | None = None) -> Payment:
+    """Claim a new attempt for ``order``: a Payment in PROCESSING, in one short transaction.
+
+    Raises OrderNotPayable when the order's money is already secured, an attempt is
+    still active (the partial unique constraint decides under concurrency), an earlier
+    answer needs review, or the order has expired.
+    """
+    try:
+        with transaction.atomic():
+            locked = Order.objects.select_for_update().get(pk=order.pk)
+            blocking = (
+                Payment.objects.filter(order=locked, status__in=BLOCKING_STATUSES)
+                .order_by("-created_at", "-pk")
+                .first()
+            )
+            if blocking is not None:
+                raise OrderNotPayable(_blocking_reason(blocking), payment=blocking)
+            if locked.is_expired:
+                raise OrderNotPayable(OrderNotPayable.EXPIRED)
+            payment = Payment.objects.create(
+                order=locked,
+                order_number=new_order_number(),
+                amount=locked.amount,
+                currency=locked.currency,
+                preauth=checkout_settings.PREAUTH if preauth is None else preauth,
+            )
+            payment, _ = transition(payment, S.PROCESSING, source=Source.CARD_ENTRY)
+    except IntegrityError:
+        # Another request claimed an attempt for this order between our check and insert.
+        active = (
+            Payment.objects.filter(order_id=order.pk, status__in=ACTIVE_STATUSES)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        raise OrderNotPayable(OrderNotPayable.IN_PROGRESS, payment=active) from None
+    return payment
+
+
+def _blocking_reason(payment: Payment) -> str:
+    if payment.status in SECURED_STATUSES:
+        return OrderNotPayable.PAID
+    if payment.status == S.NEEDS_REVIEW:
+        return OrderNotPayable.REVIEW
+    return OrderNotPayable.IN_PROGRESS
+
+
+@sensitive_variables("card", "se_token")
+def submit_payment(
+    payment: Payment,
+    *,
+    back_url: str,
+    fail_url: str,
+    card: CardData | None = None,
+    se_token: str | None = None,
+    cardholder_name: str = "",
+    email: str = "",
+    ip: str = "",
+) -> tuple[Payment, InstantPaymentResult | None]:
+    """Send a claimed attempt to instantPayment.do and record what came back.
+
+    Call it outside any transaction with a payment from start_payment(). Returns the
+    payment and the gateway's answer (None when there was none). An approval is confirmed
+    with a status query before the payment counts as paid. GatewayUnavailable (the request
+    certainly had no effect) marks the attempt FAILED and propagates.
+    """
+    require_no_transaction("instantPayment.do")
+    order = payment.order
+    try:
+        result = get_client().instant_payment(
+            order_number=payment.order_number,
+            amount=payment.amount,
+            currency=payment.currency,
+            description=order.description,
+            language=order.language,
+            back_url=back_url,
+            fail_url=fail_url,
+            card=card,
+            se_token=se_token,
+            cardholder_name=cardholder_name,
+            email=email,
+            ip=ip,
+            preauth=payment.preauth,
+            session_timeout=checkout_settings.SESSION_TIMEOUT,
+            context=payment,
+        )
+    except GatewayRefused as err:
+        payment, _ = transition(
+            payment,
+            S.FAILED,
+            source=Source.CARD_ENTRY,
+            note=f"instantPayment refused: errorCode {err.code}",
+            expect={S.PROCESSING},
+        )
+        return payment, None
+    except OutcomeUnknown:
+        payment, _ = transition(
+            payment,
+            S.OUTCOME_UNKNOWN,
+            source=Source.CARD_ENTRY,
+            note="instantPayment: no answer",
+            expect={S.PROCESSING},
+        )
+        return payment, None
+    except GatewayUnavailable:
+        transition(
+            payment,
+            S.FAILED,
+            source=Source.CARD_ENTRY,
+            note="gateway unreachable: request not sent",
+            expect={S.PROCESSING},
+        )
+        raise
+    fields: dict[str, Any] = {
+        "gateway_order_id": result.order_id or None,
+        "masked_pan": masked_pan(result.masked_pan),
+        "card_expiry": card_expiry(result.expiration),
+        "approval_code": result.approval_code[:12],
+    }
+    if result.action_code is not None:
+        fields["action_code"] = result.action_code
+    if result.requires_3ds:
+        payment, _ = transition(
+            payment,
+            S.AWAITING_3DS,
+            source=Source.CARD_ENTRY,
+            fields=fields,
+            expect={S.PROCESSING},
+        )
+        return payment, result
+    # Keep the gateway's order id first, so the status query below (or a callback racing
+    # it) can find this attempt.
+    payment, _ = transition(
+        payment, S.PROCESSING, source=Source.CARD_ENTRY, fields=fields, expect={S.PROCESSING}
+    )
+    try:
+        payment, _ = refresh_payment(payment, source=Source.CARD_ENTRY)
+    except GatewayError as err:
+        logger.warning("payment %s: confirmation failed: %s", payment.order_number, err)
+    if payment.status == S.PROCESSING:
+        payment, _ = transition(
+            payment,
+            S.OUTCOME_UNKNOWN,
+            source=Source.CARD_ENTRY,
+            note="answered, not yet confirmed",
+            expect={S.PROCESSING},
+        )
+    return payment, result

@@ -1,0 +1,228 @@
+"""Settlement: what the gateway says about an attempt, applied through ``transition()``.
+
+``query_status()`` is the one way to ask (by gateway order id, else by our order number);
+``apply_order_status()`` checks an answer against the attempt (number, amount, currency)
+before it counts; ``refresh_payment()`` does both, outside any transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from checkout.cards import card_expiry, masked_pan
+from checkout.conf import checkout_settings
+from checkout.exceptions import GatewayRefused
+from checkout.gateway import OrderStatus, get_client
+from checkout.models import Payment
+from checkout.services.transitions import require_no_transaction, transition
+from checkout.status import (
+    AWAITING_AUTHENTICATION,
+    SECURED_STATUSES,
+    TRANSITIONS,
+    UNCONFIRMED_STATUSES,
+    UNKNOWN_ORDER,
+    PaymentStatus,
+    status_from_gateway,
+)
+
+__all__ = [
+    "UNKNOWN_ORDER_GRACE",
+    "apply_order_status",
+    "query_status",
+    "refresh_payment",
+]
+
+logger = logging.getLogger(__name__)
+
+S = PaymentStatus
+
+
+def apply_order_status(
+    payment: Payment,
+    status: OrderStatus,
+    *,
+    source: str,
+    operator: Any = None,
+    note: str = "",
+) -> tuple[Payment, bool]:
+    """Apply a getOrderStatusExtended answer to ``payment`` through transition().
+
+    The answer must be about this attempt: same order number, amount and currency (and
+    gateway order id once known); otherwise the payment goes to NEEDS_REVIEW and nothing
+    counts as paid. Applying the same answer twice makes one transition.
+    """
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().select_related("order").get(pk=payment.pk)
+        problems = _mismatches(locked, status)
+        if problems:
+            reason = "; ".join(problems)
+            logger.warning("payment %s: gateway answer mismatch: %s", locked.order_number, reason)
+            if S.NEEDS_REVIEW not in TRANSITIONS.get(locked.status, ()):
+                return locked, False
+            return transition(
+                locked,
+                S.NEEDS_REVIEW,
+                source=source,
+                operator=operator,
+                note=f"mismatch: {reason}",
+                fields={"gateway_status": status.order_status, "action_code": status.action_code},
+            )
+        target = status_from_gateway(
+            status.order_status,
+            status.action_code,
+            approved=status.amounts.approved,
+            deposited=status.amounts.deposited,
+            refunded=status.amounts.refunded,
+        )
+        fields = _status_fields(locked, status, target)
+        if target is None:
+            target = locked.status
+            if (
+                locked.status == S.OUTCOME_UNKNOWN
+                and status.order_status in AWAITING_AUTHENTICATION
+                and fields.get("gateway_order_id")
+            ):
+                # The order exists and waits for 3-D Secure: the shopper can still finish
+                # it through acsRedirect.do, which needs only the gateway order id.
+                target = S.AWAITING_3DS
+        if target != locked.status and target not in TRANSITIONS.get(locked.status, ()):
+            # An older answer overtaken by a newer one, or a final status the gateway
+            # contradicts: never move backwards, but leave a trace.
+            logger.error(
+                "payment %s: gateway says %s (orderStatus %s) but payment is %s: not applied",
+                locked.order_number,
+                target,
+                status.order_status,
+                locked.status,
+            )
+            return locked, False
+        return transition(
+            locked, target, source=source, operator=operator, note=note, fields=fields
+        )
+
+
+def _mismatches(payment: Payment, status: OrderStatus) -> list[str]:
+    problems = []
+    if status.order_number != payment.order_number:
+        problems.append(f"orderNumber {status.order_number!r}")
+    if status.amount != payment.amount:
+        problems.append(f"amount {status.amount}")
+    if status.currency_code != payment.currency:
+        problems.append(f"currency {status.currency or '?'}")
+    if status.order_id and payment.gateway_order_id and status.order_id != payment.gateway_order_id:
+        problems.append(f"orderId {status.order_id!r}")
+    amounts = status.amounts
+    if (
+        amounts.approved > payment.amount
+        or amounts.deposited > payment.amount
+        or amounts.refunded > amounts.deposited
+    ):
+        problems.append("amounts out of range")
+    authorised = amounts.approved or amounts.deposited
+    if payment.status not in SECURED_STATUSES and authorised and authorised != payment.amount:
+        # The order's amount is what was asked for; what counts as paid is what the bank
+        # authorised, and a partial authorisation must not pass as the whole price.
+        problems.append(f"authorised amount {authorised}")
+    return problems
+
+
+def _status_fields(payment: Payment, status: OrderStatus, target: str | None) -> dict[str, Any]:
+    card = status.card
+    fields: dict[str, Any] = {
+        "gateway_status": status.order_status,
+        "action_code": status.action_code,
+        "action_code_description": (status.action_code_description or "")[:512],
+    }
+    if status.order_id and not payment.gateway_order_id:
+        fields["gateway_order_id"] = status.order_id
+    for name, value in (
+        ("card_brand", (card.payment_system or "")[:20]),
+        ("masked_pan", masked_pan(card.masked_pan)),
+        ("card_expiry", card_expiry(card.expiration)),
+        ("approval_code", (card.approval_code or "")[:12]),
+    ):
+        if value:
+            fields[name] = value
+    amounts = status.amounts
+    approved, deposited, refunded = amounts.approved, amounts.deposited, amounts.refunded
+    if not (approved or deposited or refunded):
+        # Older API versions leave out paymentAmountInfo: derive from the order status.
+        if target in (S.HELD, S.PAID, S.REFUNDED):
+            approved = status.amount
+        if target in (S.PAID, S.REFUNDED):
+            deposited = status.amount
+        if target == S.REFUNDED:
+            refunded = status.amount
+    fields["approved_amount"] = approved
+    fields["captured_amount"] = deposited
+    fields["refunded_amount"] = refunded
+    return fields
+
+
+def query_status(payment: Payment) -> OrderStatus:
+    """The gateway's answer for ``payment``: by gateway order id once known, else by number.
+
+    Read-only and outside any transaction; raises GatewayError when there is no answer.
+    """
+    require_no_transaction("getOrderStatusExtended.do")
+    client = get_client()
+    if payment.gateway_order_id:
+        return client.order_status(order_id=payment.gateway_order_id, context=payment)
+    return client.order_status(order_number=payment.order_number, context=payment)
+
+
+def refresh_payment(payment: Payment, *, source: str, operator: Any = None) -> tuple[Payment, bool]:
+    """Ask the gateway where ``payment`` stands and apply the answer.
+
+    Runs the query outside any transaction (by gateway order id, else by order number).
+    An order the gateway still does not know well after the attempt began (see
+    UNKNOWN_ORDER_GRACE) settles the attempt as FAILED. A payment with a capture, void or
+    refund in flight is left alone: ``backoffice.settle_pending()`` settles it. Raises
+    GatewayUnavailable when the gateway cannot be reached, and GatewayRefused for any
+    other refusal.
+    """
+    require_no_transaction("getOrderStatusExtended.do")
+    if payment.pending_operation:
+        # Applied here first, the answer would hide from that settlement whether the
+        # operation happened (a refund would read as "did not happen", inviting a second
+        # one) and the history would not name the operator who asked for it.
+        return payment, False
+    try:
+        status = query_status(payment)
+    except GatewayRefused as err:
+        if err.code != UNKNOWN_ORDER or payment.gateway_order_id:
+            raise
+        payment.refresh_from_db(fields=["status", "gateway_order_id"])
+        if payment.status in UNCONFIRMED_STATUSES and _call_is_over(payment):
+            return transition(
+                payment,
+                S.FAILED,
+                source=source,
+                operator=operator,
+                note="unknown to the gateway: never created",
+                expect=UNCONFIRMED_STATUSES,
+            )
+        return payment, False
+    return apply_order_status(payment, status, source=source, operator=operator)
+
+
+def _call_is_over(payment: Payment) -> bool:
+    """True once an instantPayment call for ``payment`` can no longer create an order.
+
+    A request we gave up on may still be queued at the gateway and be carried out after
+    our timeout, so "unknown order" is believed only well after the call began.
+    """
+    timeouts = checkout_settings.TIMEOUTS
+    budget = float(timeouts["connect"]) + 2 * float(timeouts["read"])
+    grace = timedelta(seconds=max(UNKNOWN_ORDER_GRACE, budget))
+    return payment.created_at + grace < timezone.now()
+
+
+#: Least time in seconds between claiming an attempt and believing that it never
+#: reached the gateway.
+UNKNOWN_ORDER_GRACE = 120
