@@ -81,4 +81,10 @@ def card_form_page(page, public_key_pem: str = "") -> FakeShop:
     )
     shop.install(page)
     page.goto(ORIGIN + "/")
+    wait_for_card_script(page)
     return shop
+
+
+def wait_for_card_script(page) -> None:
+    """Until card.js has set the form up: its last step marks the form data-card-ready."""
+    page.wait_for_selector("#card-form[data-card-ready]")

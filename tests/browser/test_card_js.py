@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.browser.pages import card_form_page
+from tests.browser.pages import card_form_page, wait_for_card_script
 
 pytestmark = pytest.mark.browser
 
@@ -179,6 +179,7 @@ def test_a_server_error_gives_way_to_the_scripts_own_message(page, pem):
     )
     shop.install(page)
     page.goto(ORIGIN + "/")
+    wait_for_card_script(page)
     pan = page.locator("#id_pan")
     pan.press_sequentially("4111111111111112")
     assert pan.get_attribute("aria-invalid") == "true"

@@ -23,6 +23,7 @@ from checkout.sandbox import crypto
 from checkout.sandbox.cards import CARDS, ONE_TIME_CODE
 from checkout.sandbox.models import Order as BankOrder
 from tests.browser.conftest import README_IMAGES, screenshot
+from tests.browser.pages import wait_for_card_script
 from tests.browser.sweep import find_card_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -63,11 +64,14 @@ def add_to_cart(page, base: str, product: str = "Halloumi, 1 kg") -> None:
     page.wait_for_selector(".message-success")
 
 
-def checkout(page, base: str, email: str = EMAIL) -> None:
+def checkout(page, base: str, email: str = EMAIL, *, scripted: bool = True) -> None:
     page.goto(base + "/cart/")
     page.fill("input[name=email]", email)
     page.get_by_role("button", name="Continue to payment").click()
-    page.wait_for_selector("#card-form")
+    if scripted:
+        wait_for_card_script(page)
+    else:
+        page.wait_for_selector("#card-form")
 
 
 def enter_card(page, pan: str, *, name: str = "Ann Smith", expiry=EXPIRY, cvc=CVC) -> None:
@@ -174,7 +178,7 @@ def test_wrong_code_then_retry_and_succeed(shop, page):
     screenshot(page, "06-3ds-failed")
 
     page.get_by_role("link", name="Try again").click()
-    page.wait_for_selector("#card-form")
+    wait_for_card_script(page)
     assert page.locator(".checkout-notice").is_visible()
     enter_card(page, CHALLENGE)
     submit_card(page)
@@ -228,7 +232,7 @@ def test_no_javascript_fallback_still_pays(shop, chromium, server_requests):
     try:
         page = context.new_page()
         add_to_cart(page, shop)
-        checkout(page, shop)
+        checkout(page, shop, scripted=False)
         assert page.locator("#id_pan").get_attribute("name") == "pan"
         enter_card(page, NO_3DS)
         submit_card(page)
