@@ -86,8 +86,10 @@ def submit_card(page) -> None:
 
 
 def wait_for_result(page) -> str:
-    page.wait_for_selector(".checkout-outcome h1")
-    return page.locator(".checkout-outcome h1").inner_text()
+    # The "confirming" page is no result yet: it reloads itself until there is one.
+    outcome = "body:not(.checkout-confirming) .checkout-outcome h1"
+    page.wait_for_selector(outcome)
+    return page.locator(outcome).inner_text()
 
 
 def through_acs(page, code: str) -> None:
@@ -196,6 +198,7 @@ def test_declined_card_shows_its_reason(shop, page):
     submit_card(page)
     assert wait_for_result(page) == "Payment not completed"
     assert "not enough funds" in page.locator(".checkout-message").inner_text()
+    page.get_by_role("link", name="Try again").wait_for()
     assert page.get_by_role("link", name="Try again").is_visible()
     screenshot(page, "07-declined")
     assert the_payment(order__email=EMAIL).status == S.DECLINED
@@ -281,9 +284,13 @@ def test_operator_refunds_part_of_an_order(shop, page, chromium):
         admin.fill("#id_username", "operator")
         admin.fill("#id_password", "op-password-1")
         admin.locator("input[type=submit]").click()
+        # Logged in once the login page has sent the operator on to the admin's index.
+        admin.wait_for_url(shop + "/admin/")
         admin.goto(shop + "/admin/checkout/order/")
         admin.fill("#searchbar", EMAIL)
         admin.keyboard.press("Enter")
+        # The unfiltered list has a #result_list too: wait for the search's own page.
+        admin.wait_for_url("**/admin/checkout/order/?q=*")
         admin.wait_for_selector("#result_list")
         rows = admin.locator("#result_list tbody tr")
         assert rows.count() == 1
