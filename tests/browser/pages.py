@@ -23,8 +23,6 @@ class FakeShop:
     html: str
     posts: list[dict[str, str]] = field(default_factory=list)
     raw_posts: list[str] = field(default_factory=list)
-    # When set, posts are parked here unanswered (the page stays on the form).
-    held: list | None = None
 
     def install(self, page) -> None:
         page.route(f"{ORIGIN}/**", self._handle)
@@ -32,9 +30,7 @@ class FakeShop:
     def _handle(self, route) -> None:
         request = route.request
         path = request.url.removeprefix(ORIGIN)
-        if request.method == "POST" and self.held is not None:
-            self.held.append(route)
-        elif request.method == "POST":
+        if request.method == "POST":
             body = request.post_data or ""
             self.raw_posts.append(body)
             self.posts.append(dict(parse_qsl(body, keep_blank_values=True)))
@@ -81,4 +77,30 @@ def card_form_page(page, public_key_pem: str = "") -> FakeShop:
     )
     shop.install(page)
     page.goto(ORIGIN + "/")
+    wait_for_card_script(page)
     return shop
+
+
+def wait_for_card_script(page) -> None:
+    """Until card.js has set the form up: its last step marks the form data-card-ready."""
+    page.wait_for_selector("#card-form[data-card-ready]")
+
+
+def record_submits(page) -> None:
+    """Note every submit event once the form's own handlers have had it: window.submits
+    gets "stopped" when they prevented it (nothing is sent) or "sent" when they did not."""
+    page.evaluate(
+        """() => {
+            window.submits = [];
+            window.addEventListener("submit", (event) => {
+                window.submits.push(event.defaultPrevented ? "stopped" : "sent");
+            });
+        }"""
+    )
+
+
+def submits(page) -> list[str] | None:
+    """The submit events noted by record_submits(), once there is at least one; None when
+    the page was left (a submit went through)."""
+    page.wait_for_function("() => !window.submits || window.submits.length > 0")
+    return page.evaluate("window.submits ?? null")

@@ -9,7 +9,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.browser.pages import card_form_page
+from tests.browser.pages import (
+    ORIGIN,
+    FakeShop,
+    card_form_page,
+    record_submits,
+    submits,
+    wait_for_card_script,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -105,9 +112,11 @@ def test_number_is_grouped_and_the_brand_shown(page, pem):
 
 def test_mistakes_are_reported_before_anything_is_sent(page, pem):
     shop = card_form_page(page, pem)
+    record_submits(page)
     last_year = (date.today().year - 1) % 100
     fill(page, pan="4111111111111112", expiry=f"01{last_year:02d}", cvc="12")
     page.click("button[type=submit]")
+    assert submits(page) == ["stopped"]
 
     pan = page.locator("#id_pan")
     assert pan.get_attribute("aria-invalid") == "true"
@@ -124,17 +133,23 @@ def test_mistakes_are_reported_before_anything_is_sent(page, pem):
     pan.fill("")
     pan.press_sequentially(PAN)
     assert pan.get_attribute("aria-invalid") is None
-    page.wait_for_timeout(200)
-    assert shop.posts == []
+    assert submits(page) == ["stopped"] and shop.posts == []
 
 
 def test_pay_button_is_disabled_while_submitting(page, pem):
     shop = card_form_page(page, pem)
     # Hold the post so the page stays on the form while it is under way. Playwright cannot
     # evaluate in a page whose navigation is pending, so the page reports through console.
-    shop.held = held = []
     messages = []
     page.on("console", lambda message: messages.append(message.text))
+
+    def hold_until_tried_again(route) -> None:
+        # Answered (by the shop) only once the page has tried to submit a second time.
+        if "tried again" not in messages:
+            page.wait_for_event("console", lambda message: message.text == "tried again")
+        route.fallback()
+
+    page.route(f"{ORIGIN}/pay", hold_until_tried_again)
     page.evaluate(
         """() => {
             const form = document.getElementById("card-form");
@@ -149,18 +164,14 @@ def test_pay_button_is_disabled_while_submitting(page, pem):
     )
     fill(page)
     page.click("button[type=submit]", no_wait_after=True)
-    page.wait_for_timeout(300)
-    assert messages == ["busy true Processing…", "tried again"]
-    assert len(held) == 1, "a second submit is ignored"
-    held[0].fulfill(status=200, content_type="text/html", body="<p id=done>posted</p>")
     page.wait_for_selector("#done")
+    assert messages == ["busy true Processing…", "tried again"]
+    assert len(shop.posts) == 1, "a second submit is ignored"
 
 
 def test_a_server_error_gives_way_to_the_scripts_own_message(page, pem):
     """The page came back with the server's error under the number (as _field.html renders
     it); once the shopper corrects the number, nothing may still call it invalid."""
-    from tests.browser.pages import ORIGIN, FakeShop
-
     shop = FakeShop(
         f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <script src="/static/checkout/card.js" defer></script></head><body>
@@ -179,6 +190,7 @@ def test_a_server_error_gives_way_to_the_scripts_own_message(page, pem):
     )
     shop.install(page)
     page.goto(ORIGIN + "/")
+    wait_for_card_script(page)
     pan = page.locator("#id_pan")
     pan.press_sequentially("4111111111111112")
     assert pan.get_attribute("aria-invalid") == "true"
@@ -193,12 +205,13 @@ def test_a_number_too_short_for_the_gateway_is_a_field_error(page, pem):
     """Twelve Luhn-valid digits: the seToken (and the gateway) need 13 to 19, so the shopper
     hears that the number is wrong, not that encryption failed and a reload would help."""
     shop = card_form_page(page, pem)
+    record_submits(page)
     fill(page, pan="501800000009")
     page.click("button[type=submit]")
+    assert submits(page) == ["stopped"]
     pan = page.locator("#id_pan")
     assert pan.get_attribute("aria-invalid") == "true"
     error_id = pan.get_attribute("aria-describedby").split()[-1]
     assert "not valid" in page.locator(f"#{error_id}").text_content()
     assert not page.locator("[role=alert]").is_visible()
-    page.wait_for_timeout(200)
     assert shop.posts == []

@@ -23,6 +23,7 @@ from checkout.sandbox import crypto
 from checkout.sandbox.cards import CARDS, ONE_TIME_CODE
 from checkout.sandbox.models import Order as BankOrder
 from tests.browser.conftest import README_IMAGES, screenshot
+from tests.browser.pages import wait_for_card_script
 from tests.browser.sweep import find_card_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -63,11 +64,14 @@ def add_to_cart(page, base: str, product: str = "Halloumi, 1 kg") -> None:
     page.wait_for_selector(".message-success")
 
 
-def checkout(page, base: str, email: str = EMAIL) -> None:
+def checkout(page, base: str, email: str = EMAIL, *, scripted: bool = True) -> None:
     page.goto(base + "/cart/")
     page.fill("input[name=email]", email)
     page.get_by_role("button", name="Continue to payment").click()
-    page.wait_for_selector("#card-form")
+    if scripted:
+        wait_for_card_script(page)
+    else:
+        page.wait_for_selector("#card-form")
 
 
 def enter_card(page, pan: str, *, name: str = "Ann Smith", expiry=EXPIRY, cvc=CVC) -> None:
@@ -82,8 +86,10 @@ def submit_card(page) -> None:
 
 
 def wait_for_result(page) -> str:
-    page.wait_for_selector(".checkout-outcome h1")
-    return page.locator(".checkout-outcome h1").inner_text()
+    # The "confirming" page is no result yet: it reloads itself until there is one.
+    outcome = "body:not(.checkout-confirming) .checkout-outcome h1"
+    page.wait_for_selector(outcome)
+    return page.locator(outcome).inner_text()
 
 
 def through_acs(page, code: str) -> None:
@@ -174,7 +180,7 @@ def test_wrong_code_then_retry_and_succeed(shop, page):
     screenshot(page, "06-3ds-failed")
 
     page.get_by_role("link", name="Try again").click()
-    page.wait_for_selector("#card-form")
+    wait_for_card_script(page)
     assert page.locator(".checkout-notice").is_visible()
     enter_card(page, CHALLENGE)
     submit_card(page)
@@ -192,6 +198,7 @@ def test_declined_card_shows_its_reason(shop, page):
     submit_card(page)
     assert wait_for_result(page) == "Payment not completed"
     assert "not enough funds" in page.locator(".checkout-message").inner_text()
+    page.get_by_role("link", name="Try again").wait_for()
     assert page.get_by_role("link", name="Try again").is_visible()
     screenshot(page, "07-declined")
     assert the_payment(order__email=EMAIL).status == S.DECLINED
@@ -228,7 +235,7 @@ def test_no_javascript_fallback_still_pays(shop, chromium, server_requests):
     try:
         page = context.new_page()
         add_to_cart(page, shop)
-        checkout(page, shop)
+        checkout(page, shop, scripted=False)
         assert page.locator("#id_pan").get_attribute("name") == "pan"
         enter_card(page, NO_3DS)
         submit_card(page)
@@ -277,9 +284,13 @@ def test_operator_refunds_part_of_an_order(shop, page, chromium):
         admin.fill("#id_username", "operator")
         admin.fill("#id_password", "op-password-1")
         admin.locator("input[type=submit]").click()
+        # Logged in once the login page has sent the operator on to the admin's index.
+        admin.wait_for_url(shop + "/admin/")
         admin.goto(shop + "/admin/jcc_checkout/order/")
         admin.fill("#searchbar", EMAIL)
         admin.keyboard.press("Enter")
+        # The unfiltered list has a #result_list too: wait for the search's own page.
+        admin.wait_for_url("**/admin/jcc_checkout/order/?q=*")
         admin.wait_for_selector("#result_list")
         rows = admin.locator("#result_list tbody tr")
         assert rows.count() == 1

@@ -6,6 +6,10 @@
  * browser can encrypt, this script takes over: it removes the name attribute from the card
  * number, expiry and CVC inputs, so the browser cannot submit them, and posts only the
  * seToken, the cardholder name, the brand and the last four digits.
+ *
+ * Ready signal: once the form is set up (formatting, checks and, with a key, the takeover
+ * above), the very last step marks it with data-card-ready="true". Tests, a shop's own
+ * included, wait for form[data-card-ready] before they type into the fields or read them.
  */
 (function () {
   "use strict";
@@ -416,6 +420,9 @@
         if (hidden.token) hidden.token.value = "";
       }
     });
+
+    // The last step: everything above is in place (see the ready signal at the top).
+    form.setAttribute("data-card-ready", "true");
   }
 
   function init() {
