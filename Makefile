@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test bench bootstrap lint clean
+.PHONY: demo test bench bootstrap lint docs clean
 
 $(BIN)/python:
 	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
@@ -43,5 +43,9 @@ lint: bootstrap
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy checkout
 
+docs: bootstrap
+	@echo "==> building the documentation into site/ (warnings are errors)"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist site *.egg-info
