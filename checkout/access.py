@@ -17,6 +17,19 @@ from django.utils.http import urlencode
 
 from checkout.models import Order
 
+__all__ = [
+    "LINK_MAX_AGE",
+    "MAX_SESSION_ORDERS",
+    "SESSION_KEY",
+    "TOKEN_PARAM",
+    "can_view",
+    "grant",
+    "make_token",
+    "owns",
+    "signed_url",
+    "token_grants",
+]
+
 SESSION_KEY = "checkout_orders"
 #: Orders remembered per session; the oldest fall out first.
 MAX_SESSION_ORDERS = 20

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+__all__ = ["CheckoutConfig"]
+
 
 class CheckoutConfig(AppConfig):
     """Card payments through the JCC gateway."""

@@ -38,6 +38,21 @@ from checkout.exceptions import CallbackError, GatewayRefused, GatewayUnavailabl
 from checkout.keys import load_rsa_public_key
 from checkout.models import Notification, Payment, Source
 
+__all__ = [
+    "KEPT_HEADERS",
+    "MAX_BODY",
+    "MAX_PARAMS",
+    "MAX_VALUE_LENGTH",
+    "CallbackKeyMissing",
+    "Outcome",
+    "callback",
+    "find_payment",
+    "handle",
+    "process",
+    "store",
+    "verify",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Longest parameter name or value kept. Real notifications carry ids, codes, amounts and

@@ -13,6 +13,18 @@ from django.utils.translation import gettext_lazy as _
 from checkout.models import Payment
 from checkout.status import PaymentStatus
 
+__all__ = [
+    "EXPIRED_CARD",
+    "FRAUD",
+    "GENERIC_DECLINE",
+    "INSUFFICIENT_FUNDS",
+    "THREEDS_FAILED",
+    "TIMED_OUT",
+    "WRONG_CVC",
+    "decline_message",
+    "payment_message",
+]
+
 S = PaymentStatus
 
 # actionCode groups from API-NOTES §4.5.

@@ -8,6 +8,19 @@ from __future__ import annotations
 
 from django.core.exceptions import SuspiciousOperation
 
+__all__ = [
+    "CallbackError",
+    "CheckoutError",
+    "GatewayError",
+    "GatewayRefused",
+    "GatewayUnavailable",
+    "InvalidTransition",
+    "OperationNotAllowed",
+    "OrderNotPayable",
+    "OutcomeUnknown",
+    "PaymentDeclined",
+]
+
 
 class CheckoutError(Exception):
     """Base class of the app's errors."""

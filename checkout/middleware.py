@@ -16,6 +16,14 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 
+__all__ = [
+    "NAMESPACE",
+    "SecurityHeadersMiddleware",
+    "ViewT",
+    "content_security_policy",
+    "secure_page",
+]
+
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
 #: URL namespace of the checkout's own pages.

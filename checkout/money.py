@@ -8,6 +8,8 @@ from functools import cache, lru_cache
 
 import iso4217
 
+__all__ = ["CurrencyInfo", "currency", "format_amount", "parse_amount"]
+
 #: A whole part with thousands separators, as format_amount() writes it ("1,000").
 _GROUPED = re.compile(r"\d{1,3}(,\d{3})+")
 
@@ -64,4 +66,5 @@ def parse_amount(text: str, code: str) -> int:
     whole, _, frac = text.partition(".")
     if len(frac) > exp:
         raise ValueError(f"{code} has {exp} decimal places.")
-    return int(whole or "0") * 10**exp + int((frac or "0").ljust(exp, "0") or "0")
+    minor: int = int(whole or "0") * 10**exp + int((frac or "0").ljust(exp, "0") or "0")
+    return minor

@@ -19,6 +19,8 @@ from django.utils.translation import ngettext
 from checkout.conf import checkout_settings
 from checkout.models import Order
 
+__all__ = ["KEY_PREFIX", "check_payment_attempt", "client_ip"]
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "checkout:attempts"

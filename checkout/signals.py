@@ -3,6 +3,8 @@ after the transaction that made it has committed."""
 
 from django.dispatch import Signal
 
+__all__ = ["order_paid", "payment_status_changed"]
+
 # Every status change of a payment.
 # Arguments: sender=Payment class, payment (Payment), order (Order), from_status (str),
 # to_status (str), source (checkout.models.Source value).

@@ -2,6 +2,8 @@ from django.urls import path
 
 from checkout import callbacks, views
 
+__all__ = ["app_name", "urlpatterns"]
+
 app_name = "jcc_checkout"
 
 urlpatterns = [

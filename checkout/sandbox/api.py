@@ -34,6 +34,27 @@ from checkout.sandbox.models import Merchant, Operation, Order, OrderStatus
 from checkout.sandbox.money import currency_by_number
 from checkout.sandbox.processing import ProcessingError
 
+__all__ = [
+    "INSTANT",
+    "OPERATION",
+    "PAYMENT_STATES",
+    "SENSITIVE",
+    "STATUS",
+    "SUCCESS",
+    "Call",
+    "Handler",
+    "Style",
+    "deposit",
+    "instant_payment",
+    "json_response",
+    "keys",
+    "order_status",
+    "refund",
+    "rest_method",
+    "reverse_order",
+    "status_payload",
+]
+
 S = OrderStatus
 
 #: Request fields that hold card data or secrets: never shown in Django's error reports.

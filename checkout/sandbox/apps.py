@@ -4,6 +4,8 @@ from typing import Any
 
 from django.apps import AppConfig
 
+__all__ = ["SandboxConfig"]
+
 
 class SandboxConfig(AppConfig):
     """The bundled sandbox gateway (a fake bank)."""

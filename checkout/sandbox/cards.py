@@ -8,6 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = [
+    "ACTION_CODES",
+    "CARDS",
+    "ISO_CODES",
+    "ONE_TIME_CODE",
+    "UNKNOWN_CARD_ACTION_CODE",
+    "TestCard",
+    "ThreeDS",
+    "card_for",
+    "describe",
+    "luhn_valid",
+    "mask_pan",
+    "payment_system",
+]
+
 #: The one-time code that passes every 3-D Secure challenge; anything else fails.
 ONE_TIME_CODE = "123456"
 

@@ -114,7 +114,7 @@ def sandbox_active() -> bool:
 
 def sandbox_base_url() -> str:
     """Absolute base URL of the mounted sandbox, the equivalent of ".../payment/"."""
-    site = checkout_settings.SITE_URL
+    site = str(checkout_settings.SITE_URL)
     if not site:
         raise ImproperlyConfigured(
             "settings.CHECKOUT['SITE_URL'] is required to reach the bundled sandbox gateway."

@@ -24,6 +24,18 @@ from django.utils import timezone
 from checkout.sandbox.conf import sandbox_settings
 from checkout.sandbox.models import SigningKey
 
+__all__ = [
+    "SIGN_ALIAS",
+    "SeTokenCard",
+    "SeTokenError",
+    "checksum_string",
+    "current_key",
+    "decrypt_setoken",
+    "hmac_checksum",
+    "published_key_value",
+    "rsa_checksum",
+]
+
 #: What asymmetric callbacks carry in ``sign_alias``. Like the published examples it names
 #: SHA-256 although the signature is made with SHA-512.
 SIGN_ALIAS = "SHA-256 with RSA"

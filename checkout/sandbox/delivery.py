@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,7 +49,7 @@ outbox.queued.connect(_after_commit, dispatch_uid="checkout_sandbox_delivery")
 # --- sending ----------------------------------------------------------------------------------
 
 
-def _due(now) -> Q:
+def _due(now: datetime) -> Q:
     return Q(state=CallbackDelivery.State.PENDING, next_attempt_at__lte=now) & (
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )

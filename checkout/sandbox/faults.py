@@ -24,6 +24,19 @@ from django.http.response import HttpResponseBase
 from checkout.sandbox.conf import sandbox_settings
 from checkout.sandbox.models import CallbackFault, Fault, Merchant
 
+__all__ = [
+    "AFTER",
+    "BEFORE",
+    "MAGIC_AMOUNTS",
+    "MAGIC_CALLBACK_AMOUNTS",
+    "answer_after",
+    "answer_before",
+    "callback_fault_for",
+    "delay",
+    "drop_connection",
+    "request_fault",
+]
+
 if TYPE_CHECKING:
     from checkout.sandbox.models import Order
 

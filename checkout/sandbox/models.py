@@ -16,6 +16,19 @@ from django.utils.translation import gettext_lazy as _
 
 from checkout.sandbox import defaults
 
+__all__ = [
+    "CallbackAttempt",
+    "CallbackDelivery",
+    "CallbackFault",
+    "Fault",
+    "Merchant",
+    "MerchantManager",
+    "Operation",
+    "Order",
+    "OrderStatus",
+    "SigningKey",
+]
+
 
 class Fault(models.TextChoices):
     """Transport faults the sandbox can inject into a REST answer."""

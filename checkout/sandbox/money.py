@@ -6,6 +6,8 @@ from functools import cache
 
 import iso4217
 
+__all__ = ["currency_by_number", "format_minor"]
+
 
 @cache
 def currency_by_number(numeric: str) -> tuple[str, int] | None:

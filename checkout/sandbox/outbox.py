@@ -32,7 +32,7 @@ queued = Signal()
 
 def default_callback_url() -> str:
     """The shop's checkout callback URL, when the project has one and SITE_URL is set."""
-    site = checkout_settings.SITE_URL
+    site = str(checkout_settings.SITE_URL)
     if not site:
         return ""
     try:

@@ -26,6 +26,21 @@ from checkout.sandbox.cards import (
 from checkout.sandbox.models import Merchant, Operation, Order, OrderStatus
 from checkout.sandbox.outbox import enqueue
 
+__all__ = [
+    "NewOrder",
+    "ProcessingError",
+    "action_description",
+    "deposit",
+    "expire_due_orders",
+    "expire_if_due",
+    "finish_3ds",
+    "finish_url",
+    "refund",
+    "register_and_pay",
+    "reverse",
+    "start_acs",
+]
+
 S = OrderStatus
 
 
@@ -54,7 +69,7 @@ class NewOrder:
     ip: str = ""
     email: str = ""
     client_id: str = ""
-    json_params: dict | None = None
+    json_params: dict[str, str] | None = None
     dynamic_callback_url: str = ""
 
 

@@ -6,6 +6,8 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
+__all__ = ["URLCONF", "SandboxWSGIHandler"]
+
 #: The URLconf of the standalone server: only the sandbox, mounted at /payment/.
 URLCONF = "checkout.sandbox.server_urls"
 

@@ -2,4 +2,6 @@
 
 from django.urls import include, path
 
+__all__ = ["urlpatterns"]
+
 urlpatterns = [path("payment/", include("checkout.sandbox.urls"))]

@@ -4,6 +4,8 @@ from django.urls import path
 
 from checkout.sandbox import api, views
 
+__all__ = ["app_name", "urlpatterns"]
+
 app_name = "checkout_sandbox"
 
 urlpatterns = [

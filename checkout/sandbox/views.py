@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
@@ -31,6 +31,19 @@ from checkout.sandbox.models import (
 )
 from checkout.sandbox.money import format_minor
 from checkout.sandbox.outbox import merchant_callback_url
+
+__all__ = [
+    "MerchantForm",
+    "View",
+    "acs",
+    "acs_redirect",
+    "callback_public_key",
+    "callbacks",
+    "index",
+    "order_detail",
+    "orders",
+    "sandbox_page",
+]
 
 View = Callable[..., HttpResponse]
 
@@ -134,7 +147,13 @@ def acs(request: HttpRequest) -> HttpResponse:
 # --- the console ------------------------------------------------------------------------------
 
 
-class MerchantForm(forms.ModelForm):
+if TYPE_CHECKING:
+    _ModelForm = forms.ModelForm[Merchant]
+else:
+    _ModelForm = forms.ModelForm
+
+
+class MerchantForm(_ModelForm):
     """The sandbox merchant's callback and fault switches."""
 
     callback_url = forms.URLField(

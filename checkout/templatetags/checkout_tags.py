@@ -6,6 +6,8 @@ from django import template
 
 from checkout.money import format_amount
 
+__all__ = ["money", "register"]
+
 register = template.Library()
 
 

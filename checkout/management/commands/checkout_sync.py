@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from checkout import sync
 
+__all__ = ["Command"]
+
 
 class Command(BaseCommand):
     """Query the gateway for payments left open and settle them."""

@@ -11,6 +11,8 @@ from checkout.sandbox import delivery
 from checkout.sandbox.conf import sandbox_allowed
 from checkout.sandbox.server import SandboxWSGIHandler
 
+__all__ = ["Command"]
+
 
 class Command(BaseCommand):
     help = (
