@@ -29,12 +29,12 @@ from checkout import backoffice, callbacks, services
 from checkout.conf import checkout_settings
 from checkout.models import Notification, Payment
 from checkout.money import format_amount
+from checkout.services import settlement
 from checkout.status import (
     ACTIVE_STATUSES,
     FULFILMENT_STATUSES,
     PaymentStatus,
     Source,
-    status_from_gateway,
 )
 
 __all__ = [
@@ -199,13 +199,7 @@ def settle(pk: int, *, dry_run: bool = False) -> tuple[str, bool]:
 
 def _preview(payment: Payment) -> str:
     status = services.query_status(payment)
-    target = status_from_gateway(
-        status.order_status,
-        status.action_code,
-        approved=status.amounts.approved,
-        deposited=status.amounts.deposited,
-        refunded=status.amounts.refunded,
-    )
+    target = settlement.target_status(status)
     pending = f", pending {payment.pending_operation}" if payment.pending_operation else ""
     if target is None or target == payment.status:
         return f"{_describe(payment)}: {payment.status}{pending}: no change (dry run)"

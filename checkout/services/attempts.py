@@ -199,31 +199,15 @@ def submit_payment(
             context=payment,
         )
     except GatewayRefused as err:
-        payment, _ = transition(
-            payment,
-            S.FAILED,
-            source=Source.CARD_ENTRY,
-            note=f"instantPayment refused: errorCode {err.code}",
-            expect={S.PROCESSING},
+        payment = _from_claim(
+            payment, S.FAILED, note=f"instantPayment refused: errorCode {err.code}"
         )
         return payment, None
     except OutcomeUnknown:
-        payment, _ = transition(
-            payment,
-            S.OUTCOME_UNKNOWN,
-            source=Source.CARD_ENTRY,
-            note="instantPayment: no answer",
-            expect={S.PROCESSING},
-        )
+        payment = _from_claim(payment, S.OUTCOME_UNKNOWN, note="instantPayment: no answer")
         return payment, None
     except GatewayUnavailable:
-        transition(
-            payment,
-            S.FAILED,
-            source=Source.CARD_ENTRY,
-            note="gateway unreachable: request not sent",
-            expect={S.PROCESSING},
-        )
+        _from_claim(payment, S.FAILED, note="gateway unreachable: request not sent")
         raise
     fields: dict[str, Any] = {
         "gateway_order_id": result.order_id or None,
@@ -234,29 +218,30 @@ def submit_payment(
     if result.action_code is not None:
         fields["action_code"] = result.action_code
     if result.requires_3ds:
-        payment, _ = transition(
-            payment,
-            S.AWAITING_3DS,
-            source=Source.CARD_ENTRY,
-            fields=fields,
-            expect={S.PROCESSING},
-        )
+        payment = _from_claim(payment, S.AWAITING_3DS, fields=fields)
         return payment, result
     # Keep the gateway's order id first, so the status query below (or a callback racing
     # it) can find this attempt.
-    payment, _ = transition(
-        payment, S.PROCESSING, source=Source.CARD_ENTRY, fields=fields, expect={S.PROCESSING}
-    )
+    payment = _from_claim(payment, S.PROCESSING, fields=fields)
     try:
         payment, _ = refresh_payment(payment, source=Source.CARD_ENTRY)
     except GatewayError as err:
         logger.warning("payment %s: confirmation failed: %s", payment.order_number, err)
     if payment.status == S.PROCESSING:
-        payment, _ = transition(
-            payment,
-            S.OUTCOME_UNKNOWN,
-            source=Source.CARD_ENTRY,
-            note="answered, not yet confirmed",
-            expect={S.PROCESSING},
-        )
+        payment = _from_claim(payment, S.OUTCOME_UNKNOWN, note="answered, not yet confirmed")
     return payment, result
+
+
+def _from_claim(
+    payment: Payment, to_status: str, *, note: str = "", fields: dict[str, Any] | None = None
+) -> Payment:
+    """Apply what the card call brought to an attempt still claimed by this request."""
+    payment, _ = transition(
+        payment,
+        to_status,
+        source=Source.CARD_ENTRY,
+        note=note,
+        fields=fields,
+        expect={S.PROCESSING},
+    )
+    return payment

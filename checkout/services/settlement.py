@@ -35,6 +35,7 @@ __all__ = [
     "apply_order_status",
     "query_status",
     "refresh_payment",
+    "target_status",
 ]
 
 logger = logging.getLogger(__name__)
@@ -72,13 +73,7 @@ def apply_order_status(
                 note=f"mismatch: {reason}",
                 fields={"gateway_status": status.order_status, "action_code": status.action_code},
             )
-        target = status_from_gateway(
-            status.order_status,
-            status.action_code,
-            approved=status.amounts.approved,
-            deposited=status.amounts.deposited,
-            refunded=status.amounts.refunded,
-        )
+        target = target_status(status)
         fields = _status_fields(locked, status, target)
         if target is None:
             target = locked.status
@@ -162,6 +157,17 @@ def _status_fields(payment: Payment, status: OrderStatus, target: str | None) ->
     fields["captured_amount"] = deposited
     fields["refunded_amount"] = refunded
     return fields
+
+
+def target_status(status: OrderStatus) -> str | None:
+    """Our status for a status answer (None: no news yet), before it is checked."""
+    return status_from_gateway(
+        status.order_status,
+        status.action_code,
+        approved=status.amounts.approved,
+        deposited=status.amounts.deposited,
+        refunded=status.amounts.refunded,
+    )
 
 
 def query_status(payment: Payment) -> OrderStatus:
