@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from checkout.conf import checkout_settings
 
-__all__ = ["check_gateway_settings"]
+__all__ = ["check_gateway_settings", "check_limits_cache", "check_middleware"]
 
 
 @checks.register(checks.Tags.security, "checkout")
@@ -60,3 +60,49 @@ def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[check
             )
         )
     return messages
+
+
+_CSRF = "django.middleware.csrf.CsrfViewMiddleware"
+_CHARSET = "checkout.middleware.FormCharsetMiddleware"
+#: Cache backends that keep their data in one server process.
+_PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@checks.register(checks.Tags.security, "checkout")
+def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if _CSRF not in middleware:
+        return []
+    if _CHARSET in middleware and middleware.index(_CHARSET) < middleware.index(_CSRF):
+        return []
+    return [
+        checks.Warning(
+            "FormCharsetMiddleware is not installed before CsrfViewMiddleware: a form body "
+            "in another charset than UTF-8 makes Django answer with a server error.",
+            hint=f"Add {_CHARSET!r} to MIDDLEWARE before {_CSRF!r}.",
+            id="checkout.W007",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, "checkout")
+def check_limits_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if settings.DEBUG:
+        return []
+    backend = str(getattr(settings, "CACHES", {}).get("default", {}).get("BACKEND", ""))
+    if backend not in _PER_PROCESS_CACHES:
+        return []
+    return [
+        checks.Warning(
+            "The cache that counts payment attempts is per process: with several server "
+            "processes or hosts, each counts on its own and the card-testing limits let "
+            "that many times more attempts through.",
+            hint="Use a shared cache for CACHES['default'] (Redis, e.g. "
+            "django.core.cache.backends.redis.RedisCache; CACHE_URL=redis://… in the demo).",
+            id="checkout.W008",
+        )
+    ]
+

@@ -1,4 +1,9 @@
-"""Security headers for the pages where card details are typed.
+"""Middleware of the app: security headers on the card pages, and form bodies in UTF-8.
+
+``FormCharsetMiddleware`` answers 400 to a form body that declares any charset but UTF-8,
+before ``CsrfViewMiddleware`` (or anything else) reads ``request.POST``: Django refuses
+such bodies with ``BadRequest`` from inside the CSRF check and again inside its own error
+handlers, which a WSGI server then turns into a bare 500. Put it before CsrfViewMiddleware.
 
 ``SecurityHeadersMiddleware`` gives every page of the checkout (views in the ``checkout``
 URL namespace) a Content-Security-Policy that runs only the shop's own scripts,
@@ -13,11 +18,13 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.cache import patch_cache_control
 
 __all__ = [
+    "FORM_CONTENT_TYPES",
     "NAMESPACE",
+    "FormCharsetMiddleware",
     "SecurityHeadersMiddleware",
     "ViewT",
     "content_security_policy",
@@ -85,3 +92,24 @@ class SecurityHeadersMiddleware:
             # button then asks the server again instead of showing a stale form.
             patch_cache_control(response, no_store=True, no_cache=True, private=True)
         return response
+
+
+#: Content types whose body Django decodes into request.POST.
+FORM_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+class FormCharsetMiddleware:
+    """400 for a form body in any charset but UTF-8, before anything reads it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.content_type in FORM_CONTENT_TYPES:
+            charset = request.content_params.get("charset")
+            if charset is not None and charset.strip().strip('"').lower() != "utf-8":
+                return HttpResponseBadRequest(
+                    "Form data must be sent in UTF-8.", content_type="text/plain; charset=utf-8"
+                )
+        return self.get_response(request)
+

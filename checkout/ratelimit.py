@@ -44,9 +44,14 @@ def client_ip(request: HttpRequest) -> str:
         candidate = str(request.META.get(meta_key, "")).split(",")[-1].strip()
     for value in (candidate, str(request.META.get("REMOTE_ADDR", ""))):
         try:
-            return str(ipaddress.ip_address(value))
+            address = ipaddress.ip_address(value)
         except ValueError:
             continue
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+            # "fe80::1%eth0": the zone names an interface of the proxy, not the shopper,
+            # and no address field stores it.
+            address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
+        return str(address)
     return ""
 
 
@@ -72,11 +77,13 @@ def _count(key: str, window: int) -> int:
         return 1
 
 
-def check_payment_attempt(request: HttpRequest, order: Order) -> str | None:
+def check_payment_attempt(request: HttpRequest, order: Order, *, peek: bool = False) -> str | None:
     """Count one payment attempt; a polite message for the shopper when over a limit.
 
     Call it just before the gateway would be asked to pay. ``None`` means go ahead; a
-    message means do not call the gateway and show it instead. Limits come from
+    message means do not call the gateway and show it instead. With ``peek`` nothing is
+    counted: the message says whether one more attempt would be refused (the card page
+    asks so before it claims an attempt, and counts only the attempt it claimed). Limits come from
     ``RATE_LIMITS``: ``per_ip`` and ``per_order`` attempts within ``window`` seconds
     (0 switches a limit off).
     """
@@ -90,8 +97,9 @@ def check_payment_attempt(request: HttpRequest, order: Order) -> str | None:
     for kind, ident, limit in counters:
         if limit <= 0:
             continue
+        key = f"{KEY_PREFIX}:{kind}:{ident}"
         try:
-            count = _count(f"{KEY_PREFIX}:{kind}:{ident}", window)
+            count = int(cache.get(key) or 0) + 1 if peek else _count(key, window)
         except Exception:
             # A cache outage must not stop every sale; the gateway has its own attempt
             # limits behind this one. Loud in the log, so that it gets fixed.

@@ -29,7 +29,7 @@ from checkout.forms import CardForm
 from checkout.gateway import get_client
 from checkout.models import Order, Payment
 from checkout.ratelimit import check_payment_attempt, client_ip
-from checkout.services import refresh_payment, start_payment, submit_payment
+from checkout.services import abandon_payment, refresh_payment, start_payment, submit_payment
 from checkout.setoken import build_setoken, current_public_key
 from checkout.status import (
     BLOCKING_STATUSES,
@@ -171,7 +171,9 @@ def card(request: HttpRequest, order_id: Any) -> HttpResponse:
     form = CardForm(request.POST)
     if not form.is_valid():
         return _render_card(request, order, form)
-    refusal = check_payment_attempt(request, order)
+    # Peek only: a click while an attempt is running gets that attempt's page below, and
+    # must not use up the shopper's allowance.
+    refusal = check_payment_attempt(request, order, peek=True)
     if refusal:
         return _error(request, 429, _("Too many attempts"), refusal, order=order)
     return _pay(request, order, form)
@@ -217,6 +219,11 @@ def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
         if isinstance(blocking, Payment):
             return _see_other(_status_url(blocking))
         return _see_other(reverse("jcc_checkout:card", args=[order.public_id]))
+    # Counted once the attempt is ours: only an attempt that may reach the gateway counts.
+    refusal = check_payment_attempt(request, order)
+    if refusal:
+        abandon_payment(payment, reason="attempt limit reached")
+        return _error(request, 429, _("Too many attempts"), refusal, order=order)
     back_url = request.build_absolute_uri(reverse("jcc_checkout:return"))
     try:
         payment, result = submit_payment(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core import checks
 from django.test import override_settings
 
-from checkout.checks import check_gateway_settings
+from checkout.checks import check_gateway_settings, check_limits_cache, check_middleware
 
 REAL = {
     "GATEWAY_URL": "https://gateway-test.jcc.com.cy/payment/",
@@ -87,3 +87,32 @@ def test_no_callback_key_is_w003_even_with_the_sandbox_installed():
 def test_the_core_checks_know_nothing_of_the_sandbox():
     sandbox = {"SANDBOX_ALLOWED": True, "SITE_URL": "http://127.0.0.1:8000"}
     assert all(not i.startswith("checkout_sandbox.") for i in ids(DEBUG=False, CHECKOUT=sandbox))
+
+
+def test_w007_charset_middleware_before_csrf(settings):
+    charset = "checkout.middleware.FormCharsetMiddleware"
+    csrf = "django.middleware.csrf.CsrfViewMiddleware"
+    assert check_middleware() == []  # the demo's order
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != charset]
+    assert [m.id for m in check_middleware()] == ["checkout.W007"]
+    settings.MIDDLEWARE = [csrf, charset]
+    assert [m.id for m in check_middleware()] == ["checkout.W007"]
+    settings.MIDDLEWARE = [charset, csrf]
+    assert check_middleware() == []
+
+
+def test_w008_per_process_cache_for_the_limits_with_debug_off(settings):
+    settings.DEBUG = False
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert [m.id for m in check_limits_cache()] == ["checkout.W008"]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379",
+        }
+    }
+    assert check_limits_cache() == []
+    settings.DEBUG = True
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert check_limits_cache() == []
+

@@ -169,3 +169,40 @@ def test_two_sync_runs_share_the_work(live):
     for payment in payments:
         assert StatusChange.objects.filter(payment=payment, to_status=S.PAID).count() == 1
     assert not Payment.objects.filter(lease_until__isnull=False).exists()
+
+
+def test_twenty_clicks_on_pay_charge_once_and_none_is_refused(live, settings):
+    """Clicks while the first attempt runs get that attempt's page, not "too many attempts",
+    and only the attempt that ran counts against the limits."""
+    import re
+
+    from django.core.cache import cache
+
+    from checkout import access, ratelimit
+
+    settings.CHECKOUT = {**settings.CHECKOUT, "RATE_LIMITS": {"per_ip": 10, "per_order": 5}}
+    cache.clear()
+    order = create_order(amount=1999, currency="EUR", description="Twenty clicks")
+    page_url = live + access.signed_url(order)
+    browser = requests.Session()
+    page = browser.get(page_url, timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    form = {
+        "csrfmiddlewaretoken": token,
+        "cardholder_name": "Ann Smith",
+        "pan": SSL_CARD.pan,
+        "expiry": "12/30",
+        "cvc": "123",
+    }
+    headers = {"Referer": page_url}
+
+    def click() -> int:
+        answer = browser.post(page_url, data=form, headers=headers, timeout=60)
+        return answer.status_code
+
+    statuses = race([click for _ in range(20)])
+    assert 429 not in statuses and all(code == 200 for code in statuses), statuses
+    payments = list(Payment.objects.filter(order=order))
+    assert [p.status for p in payments] == [S.PAID]
+    per_order = cache.get(f"{ratelimit.KEY_PREFIX}:order:{order.pk}")
+    assert per_order == 1

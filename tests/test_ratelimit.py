@@ -175,6 +175,14 @@ def test_unusable_header_falls_back_to_remote_addr(settings, value):
     assert client_ip(request_from("10.0.0.2", HTTP_X_FORWARDED_FOR=value)) == "10.0.0.2"
 
 
+@pytest.mark.parametrize(
+    ("value", "address"), [("fe80::1%eth0", "fe80::1"), ("FE80::A%25", "fe80::a")]
+)
+def test_a_scoped_ipv6_address_loses_its_zone(settings, value, address):
+    settings.CHECKOUT = {**settings.CHECKOUT, "CLIENT_IP_HEADER": "X-Real-IP"}
+    assert client_ip(request_from("10.0.0.2", HTTP_X_REAL_IP=value)) == address
+
+
 def test_no_address_at_all():
     request = RequestFactory().post("/")
     request.META.pop("REMOTE_ADDR", None)

@@ -173,6 +173,16 @@ def test_checkout_creates_the_order_and_opens_the_card_page(client, halloumi, wi
     assert client.get(response["Location"]).status_code == 200
 
 
+def test_checkout_from_a_scoped_ipv6_address_behind_the_proxy(client, settings, halloumi):
+    settings.CHECKOUT = {**settings.CHECKOUT, "CLIENT_IP_HEADER": "X-Forwarded-For"}
+    add(client, halloumi)
+    response = client.post(
+        reverse("shop:cart"), {"email": "ann@example.com"}, HTTP_X_FORWARDED_FOR="fe80::1%eth0"
+    )
+    assert response.status_code == 302
+    assert Order.objects.get().ip_address == "fe80::1"
+
+
 def test_checkout_needs_a_valid_email_and_a_cart(client, halloumi):
     response = client.post(reverse("shop:cart"), {"email": "ann@example.com"}, follow=True)
     assert "Your cart is empty." in response.content.decode()

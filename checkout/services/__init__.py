@@ -6,11 +6,18 @@ asks the gateway where an attempt stands and applies the answer. The names a sho
 are re-exported here.
 """
 
-from checkout.services.attempts import create_order, new_order_number, start_payment, submit_payment
+from checkout.services.attempts import (
+    abandon_payment,
+    create_order,
+    new_order_number,
+    start_payment,
+    submit_payment,
+)
 from checkout.services.settlement import apply_order_status, query_status, refresh_payment
 from checkout.services.transitions import send_order_paid, transition
 
 __all__ = [
+    "abandon_payment",
     "apply_order_status",
     "create_order",
     "new_order_number",

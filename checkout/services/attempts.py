@@ -42,6 +42,7 @@ from checkout.status import (
 
 __all__ = [
     "MAX_ORDER_NUMBER_PREFIX",
+    "abandon_payment",
     "create_order",
     "new_order_number",
     "start_payment",
@@ -230,6 +231,11 @@ def submit_payment(
     if payment.status == S.PROCESSING:
         payment = _from_claim(payment, S.OUTCOME_UNKNOWN, note="answered, not yet confirmed")
     return payment, result
+
+
+def abandon_payment(payment: Payment, *, reason: str) -> Payment:
+    """Give up a claimed attempt before anything was sent to the gateway (FAILED)."""
+    return _from_claim(payment, S.FAILED, note=f"not sent: {reason}")
 
 
 def _from_claim(
