@@ -46,3 +46,21 @@ def test_other_content_types_are_left_alone(http):
     response = http.post(reverse("jcc_checkout:callback"), b"{}", content_type="application/json")
     assert response.status_code == 400
     assert "UTF-8" not in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["card", "cart"])
+def test_over_real_http_the_answer_is_a_400(live_server, path):
+    import requests
+
+    url = live_server.url + {
+        "card": lambda: reverse("jcc_checkout:card", args=[OrderFactory().public_id]),
+        "cart": lambda: reverse("shop:cart"),
+    }[path]()
+    browser = requests.Session()
+    browser.get(live_server.url + reverse("shop:cart"), timeout=10)  # a CSRF cookie
+    token = browser.cookies.get("csrftoken", "")
+    content_type = "application/x-www-form-urlencoded; charset=latin-1"
+    body = f"{BODY}&csrfmiddlewaretoken={token}"
+    response = browser.post(url, data=body, headers={"Content-Type": content_type}, timeout=10)
+    assert response.status_code == 400
