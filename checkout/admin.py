@@ -12,7 +12,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -43,6 +43,15 @@ from checkout.status import (
     PaymentStatus,
     Source,
 )
+
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[Any]
+    _TabularInline = admin.TabularInline[Any, Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
+    _TabularInline = admin.TabularInline
+
+__all__ = ["ExchangeAdmin", "NotificationAdmin", "OrderAdmin", "PaymentAdmin"]
 
 _LAST_FOUR = re.compile(r"^\d{4}$")
 
@@ -91,10 +100,13 @@ class NulSafeListMixin:
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         if any("\x00" in key + value for key, values in request.GET.lists() for value in values):
             return HttpResponseBadRequest("Invalid character in the list's parameters.")
-        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+        response: HttpResponse = super().changelist_view(  # type: ignore[misc]
+            request, extra_context
+        )
+        return response
 
 
-class AuditInline(ReadOnlyMixin, admin.TabularInline):
+class AuditInline(ReadOnlyMixin, _TabularInline):
     """A read-only inline shown to whoever may view payments."""
 
     extra = 0
@@ -416,7 +428,7 @@ def _payment_search(term: str) -> Q | None:
 
 
 @admin.register(Payment)
-class PaymentAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
+class PaymentAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, _ModelAdmin):
     """Payment attempts: read-only, with the back-office actions."""
 
     list_display = (
@@ -591,7 +603,7 @@ class PaymentStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
+class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, _ModelAdmin):
     """Orders with their attempts and full history: read-only, with the back-office actions."""
 
     list_display = (
@@ -790,7 +802,7 @@ def _cells(tag: str, values: Iterable[str]) -> SafeString:
 
 
 @admin.register(Notification)
-class NotificationAdmin(NulSafeListMixin, ReadOnlyMixin, admin.ModelAdmin):
+class NotificationAdmin(NulSafeListMixin, ReadOnlyMixin, _ModelAdmin):
     """Callback notifications as received: read-only, with a re-process action."""
 
     list_display = (
@@ -883,7 +895,7 @@ class NotificationAdmin(NulSafeListMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Exchange)
-class ExchangeAdmin(NulSafeListMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ExchangeAdmin(NulSafeListMixin, ReadOnlyMixin, _ModelAdmin):
     """Calls to the gateway, secrets redacted: read-only."""
 
     list_display = (

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, transaction
-from django.db.models import F
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -39,6 +41,7 @@ from checkout.keys import load_rsa_public_key
 from checkout.models import Notification, Payment, Source
 
 __all__ = [
+    "DEFERRED",
     "KEPT_HEADERS",
     "MAX_BODY",
     "MAX_PARAMS",
@@ -46,9 +49,13 @@ __all__ = [
     "CallbackKeyMissing",
     "Outcome",
     "callback",
+    "claim_query",
     "find_payment",
     "handle",
     "process",
+    "release_query",
+    "schedule_follow_up",
+    "settle_covered",
     "store",
     "verify",
 ]
@@ -314,8 +321,15 @@ def _process(notification: Notification, source: str) -> Outcome:
             payment=payment,
         )
         return Outcome(200, "OK")
+    started = timezone.now()
+    if source == Source.CALLBACK and not claim_query(payment.pk, now=started):
+        # A callback-triggered query of this payment started within the interval: this
+        # delivery is stored and answered, and the follow-up query settles it.
+        _finish(notification, error=DEFERRED, processed=False, payment=payment)
+        schedule_follow_up(payment.pk)
+        return Outcome(200, "OK")
     try:
-        payment, changed = services.refresh_payment(payment, source=source)
+        payment, changed = _refresh_or_release(payment, source, started)
     except GatewayUnavailable as err:
         logger.warning("notification %s: status query failed: %s", notification.pk, err)
         _finish(notification, error=f"status query failed: {err}", processed=False, payment=payment)
@@ -327,6 +341,7 @@ def _process(notification: Notification, source: str) -> Outcome:
         )
         return Outcome(503, "status query refused, please retry")
     _finish(notification, error=note, processed=True, payment=payment)
+    settle_covered(payment.pk, started)
     logger.info(
         "notification %s for %s: %s (%s)",
         notification.pk,
@@ -335,6 +350,93 @@ def _process(notification: Notification, source: str) -> Outcome:
         "changed" if changed else "no change",
     )
     return Outcome(200, "OK")
+
+
+# --- bounded status queries ------------------------------------------------------------
+
+#: What a deferred delivery's row says until a status query covers it.
+DEFERRED = "deferred: settled by the next status query of this payment"
+
+_scheduled: set[int] = set()
+_scheduled_lock = threading.Lock()
+
+
+def _interval() -> float:
+    return max(0.0, float(checkout_settings.CALLBACK_QUERY_INTERVAL))
+
+
+def claim_query(payment_pk: int, *, now: datetime | None = None) -> bool:
+    """Take the payment's slot for a callback-triggered status query; False if taken.
+
+    One slot per ``CALLBACK_QUERY_INTERVAL`` seconds, shared by every host through the
+    payment's row (a single conditional UPDATE: no lock is held across gateway I/O).
+    """
+    interval = _interval()
+    if interval <= 0:
+        return True
+    now = now or timezone.now()
+    free = Q(callback_query_at__isnull=True) | Q(
+        callback_query_at__lte=now - timedelta(seconds=interval)
+    )
+    return bool(Payment.objects.filter(free, pk=payment_pk).update(callback_query_at=now))
+
+
+def release_query(payment_pk: int, started: datetime) -> None:
+    """Give the slot back after a query that got no answer, so a redelivery can ask."""
+    Payment.objects.filter(pk=payment_pk, callback_query_at=started).update(callback_query_at=None)
+
+
+def _refresh_or_release(payment: Payment, source: str, started: datetime) -> tuple[Payment, bool]:
+    try:
+        return services.refresh_payment(payment, source=source)
+    except Exception:
+        release_query(payment.pk, started)
+        raise
+
+
+def settle_covered(payment_pk: int, started: datetime) -> int:
+    """Mark deferred deliveries that arrived before a query that started at ``started``."""
+    return Notification.objects.filter(
+        payment_id=payment_pk, processed_at__isnull=True, received_at__lte=started, error=DEFERRED
+    ).update(processed_at=timezone.now(), error="settled by a later status query")
+
+
+def schedule_follow_up(payment_pk: int) -> None:
+    """Run one status query for the payment when its slot frees up (once per process).
+
+    If this process dies first, checkout_sync settles the deferred deliveries.
+    """
+    with _scheduled_lock:
+        if payment_pk in _scheduled:
+            return
+        _scheduled.add(payment_pk)
+    timer = threading.Timer(_interval(), _follow_up, args=(payment_pk,))
+    timer.daemon = True
+    timer.start()
+
+
+def _follow_up(payment_pk: int) -> None:
+    with _scheduled_lock:
+        _scheduled.discard(payment_pk)
+    try:
+        waiting = Notification.objects.filter(
+            payment_id=payment_pk, processed_at__isnull=True, error=DEFERRED
+        )
+        if not waiting.exists():
+            return
+        started = timezone.now()
+        if not claim_query(payment_pk, now=started):
+            schedule_follow_up(payment_pk)
+            return
+        payment = Payment.objects.select_related("order").get(pk=payment_pk)
+        if not payment.pending_operation:
+            services.refresh_payment(payment, source=Source.CALLBACK)
+        settle_covered(payment_pk, started)
+    except Exception:
+        # The deliveries stay stored and unprocessed: checkout_sync settles them.
+        logger.exception("payment %s: follow-up status query failed", payment_pk)
+    finally:
+        connection.close()
 
 
 def handle(notification: Notification, *, source: str = Source.CALLBACK) -> Outcome:

@@ -105,4 +105,3 @@ def check_limits_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             id="checkout.W008",
         )
     ]
-

@@ -78,6 +78,10 @@ DEFAULTS: dict[str, Any] = {
     "HOLD_WARNING_AGE": 6 * 24 * 60 * 60,
     # Seconds a payment stays claimed by one checkout_sync run.
     "SYNC_LEASE": 120,
+    # At most one callback-triggered status query per payment in this many seconds; a
+    # delivery inside the window is stored, answered 200 and settled by one follow-up
+    # query at its end (or by checkout_sync). 0 queries for every delivery.
+    "CALLBACK_QUERY_INTERVAL": 2,
 }
 
 REQUIRED_FOR_GATEWAY = ("GATEWAY_URL", "USERNAME", "PASSWORD")

@@ -106,10 +106,9 @@ class FormCharsetMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.content_type in FORM_CONTENT_TYPES:
-            charset = request.content_params.get("charset")
+            charset = (request.content_params or {}).get("charset")
             if charset is not None and charset.strip().strip('"').lower() != "utf-8":
                 return HttpResponseBadRequest(
                     "Form data must be sent in UTF-8.", content_type="text/plain; charset=utf-8"
                 )
         return self.get_response(request)
-

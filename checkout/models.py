@@ -181,6 +181,8 @@ class Payment(models.Model):
     pending_reason = models.CharField(max_length=200, blank=True)
     # checkout_sync claims a payment until this time so that several hosts share work.
     lease_until = models.DateTimeField(null=True, blank=True)
+    # When the last callback-triggered status query started (see CALLBACK_QUERY_INTERVAL).
+    callback_query_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     settled_at = models.DateTimeField(null=True, blank=True)

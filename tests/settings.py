@@ -7,7 +7,13 @@ from pathlib import Path
 from merchant_site.settings import *  # noqa: F403
 from merchant_site.settings import CHECKOUT
 
-CHECKOUT = {**CHECKOUT, "SANDBOX_ALLOWED": True, "SITE_URL": "http://testserver"}
+CHECKOUT = {
+    **CHECKOUT,
+    "SANDBOX_ALLOWED": True,
+    "SITE_URL": "http://testserver",
+    # A query for every delivery, unless a test of the bound asks for one.
+    "CALLBACK_QUERY_INTERVAL": 0,
+}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Sandbox callbacks are recorded but not sent unless a test asks for them.

@@ -115,4 +115,3 @@ def test_w008_per_process_cache_for_the_limits_with_debug_off(settings):
     settings.DEBUG = True
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert check_limits_cache() == []
-

@@ -75,7 +75,9 @@ VALUES = st.one_of(
     st.sampled_from(["4444555511113333", "12/30", "987", "0", "-1", "\x00", "%", "fe80::1%eth0"]),
     st.binary(max_size=20).map(lambda b: b.decode("latin-1")),
 )
-FORMS = st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=10)), VALUES, max_size=8)
+FORMS = st.dictionaries(
+    st.one_of(st.sampled_from(FIELDS), st.text(max_size=10)), VALUES, max_size=8
+)
 BODIES = st.one_of(
     FORMS.map(lambda form: urlencode(form).encode()),
     st.binary(max_size=600),
@@ -98,7 +100,9 @@ HEADERS = st.fixed_dictionaries(
 
 def _latin1(headers: dict[str, str]) -> dict[str, str]:
     # WSGI carries headers as latin-1 strings: what a client can send at all.
-    return {key: value.encode("latin-1", "replace").decode("latin-1") for key, value in headers.items()}
+    return {
+        key: value.encode("latin-1", "replace").decode("latin-1") for key, value in headers.items()
+    }
 
 
 def assert_answered(response) -> None:

@@ -53,10 +53,13 @@ def test_other_content_types_are_left_alone(http):
 def test_over_real_http_the_answer_is_a_400(live_server, path):
     import requests
 
-    url = live_server.url + {
-        "card": lambda: reverse("jcc_checkout:card", args=[OrderFactory().public_id]),
-        "cart": lambda: reverse("shop:cart"),
-    }[path]()
+    url = (
+        live_server.url
+        + {
+            "card": lambda: reverse("jcc_checkout:card", args=[OrderFactory().public_id]),
+            "cart": lambda: reverse("shop:cart"),
+        }[path]()
+    )
     browser = requests.Session()
     browser.get(live_server.url + reverse("shop:cart"), timeout=10)  # a CSRF cookie
     token = browser.cookies.get("csrftoken", "")
