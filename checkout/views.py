@@ -245,21 +245,19 @@ def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
             order=order,
             retry_url=reverse("jcc_checkout:card", args=[order.public_id]),
         )
-    if (
-        payment.status == S.AWAITING_3DS
-        and checkout_settings.THREEDS_METHOD == "post"
-        and result is not None
-        and result.acs_url
-    ):
+    if payment.status != S.AWAITING_3DS or (result is not None and not result.requires_3ds):
+        # Also a payment that a status query moved to AWAITING_3DS while this call ran (an
+        # order seen registered before the gateway answered): an answer without 3-D Secure
+        # never sends the shopper to the bank; the result page asks the gateway again.
+        return _see_other(_status_url(payment))
+    if checkout_settings.THREEDS_METHOD == "post" and result is not None and result.acs_url:
         acs = get_client().acs_post_form(result)
         return render(
             request,
             "checkout/threeds_post.html",
             {"order": order, "payment": payment, "acs": acs},
         )
-    if payment.status == S.AWAITING_3DS:
-        return _see_other(reverse("jcc_checkout:threeds", args=[payment.public_id]))
-    return _see_other(_status_url(payment))
+    return _see_other(reverse("jcc_checkout:threeds", args=[payment.public_id]))
 
 
 # --- 3-D Secure ------------------------------------------------------------------------

@@ -18,6 +18,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Sandbox callbacks are recorded but not sent unless a test asks for them.
 CHECKOUT_SANDBOX = {"CALLBACK_DELIVERY": "off"}
+if os.environ.get("SANDBOX_FAULT_LATENCY"):
+    # A sandbox served as a process of its own by a test holds its latency faults this long.
+    CHECKOUT_SANDBOX["FAULT_LATENCY"] = float(os.environ["SANDBOX_FAULT_LATENCY"])
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -12,6 +13,8 @@ from checkout.sandbox.models import Fault, Merchant, Order
 from tests.test_sandbox_api import APPROVES, BACK_URL, CREDENTIALS, FUTURE, Gateway, order_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+CHALLENGE = "5555555555555599"  # 3-D Secure challenge
 
 
 @pytest.fixture
@@ -104,6 +107,30 @@ def test_latency_then_the_operation(gateway, source):
         time.sleep(0.05)
     assert Order.objects.get().status == 2
     assert time.monotonic() - started >= 0.6
+
+
+@pytest.mark.parametrize("source", ["merchant", "amount"])
+def test_the_operation_then_latency(gateway, source):
+    """Carried out first: the order exists while its caller still waits for the answer."""
+    amount = 1999
+    if source == "merchant":
+        switch(Fault.LATENCY_AFTER, endpoints="instantPayment.do", remaining=1)
+    else:
+        amount = next(a for a, f in MAGIC_AMOUNTS.items() if f == Fault.LATENCY_AFTER)
+    answers: list[requests.Response] = []
+    call = threading.Thread(target=lambda: answers.append(pay_raw(gateway, amount, CHALLENGE)[1]))
+    call.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not Order.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # Registered and waiting for 3-D Secure, and the caller still has no answer.
+        assert call.is_alive()
+        order = Order.objects.get()
+        assert order.status == 0 and order.awaiting_3ds
+    finally:
+        call.join(10)
+    assert answers[0].status_code == 200 and answers[0].json()["acsUrl"]
 
 
 def test_fault_limited_to_a_method_and_a_number_of_calls(gateway):

@@ -43,7 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "CALLBACK_DELAY": 10,
     # Seconds the delivery thread sleeps when the outbox has nothing due.
     "POLL_INTERVAL": 1.0,
-    # Seconds the "latency" fault waits before the operation is carried out.
+    # Seconds the "latency" fault waits before the operation is carried out, and the
+    # "latency_after" fault after it, before the answer.
     "FAULT_LATENCY": 3.0,
     # Largest distance in seconds between a seToken's timestamp and the sandbox's clock.
     "SETOKEN_MAX_AGE": 30 * 60,

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 #: Request amounts (minor units) that trigger a transport fault on the call carrying them.
 MAGIC_AMOUNTS: dict[int, str] = {
     9001: Fault.LATENCY,
+    9002: Fault.LATENCY_AFTER,
     9500: Fault.ERROR_BEFORE,
     9501: Fault.ERROR_AFTER,
     9502: Fault.MALFORMED_BEFORE,
@@ -60,7 +61,7 @@ MAGIC_CALLBACK_AMOUNTS: dict[int, str] = {
 }
 
 BEFORE = frozenset({Fault.ERROR_BEFORE, Fault.MALFORMED_BEFORE, Fault.RATE_LIMITED})
-AFTER = frozenset({Fault.ERROR_AFTER, Fault.MALFORMED_AFTER, Fault.DROP_AFTER})
+AFTER = frozenset({Fault.LATENCY_AFTER, Fault.ERROR_AFTER, Fault.MALFORMED_AFTER, Fault.DROP_AFTER})
 
 
 def request_fault(merchant: Merchant, method: str, params: Mapping[str, str]) -> str:
@@ -111,6 +112,11 @@ def answer_before(fault: str) -> HttpResponse | None:
 
 def answer_after(fault: str, request: HttpRequest, body: bytes) -> HttpResponseBase | None:
     """The spoilt answer of a fault that strikes after the operation, if any."""
+    if fault == Fault.LATENCY_AFTER:
+        # The operation is committed (an order registered and waiting for 3-D Secure, a
+        # capture made) while its caller still waits for the answer.
+        delay()
+        return None
     if fault == Fault.ERROR_AFTER:
         return _error_page()
     if fault == Fault.MALFORMED_AFTER:

@@ -34,6 +34,7 @@ class Fault(models.TextChoices):
     """Transport faults the sandbox can inject into a REST answer."""
 
     LATENCY = "latency", _("Latency (then carried out)")
+    LATENCY_AFTER = "latency_after", _("Carried out, then latency")
     ERROR_BEFORE = "http500_before", _("HTTP 500, not carried out")
     ERROR_AFTER = "http500_after", _("HTTP 500, carried out")
     MALFORMED_BEFORE = "malformed_before", _("Malformed body, not carried out")

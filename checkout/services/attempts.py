@@ -177,7 +177,9 @@ def submit_payment(
     Call it outside any transaction with a payment from start_payment(). Returns the
     payment and the gateway's answer (None when there was none). An approval is confirmed
     with a status query before the payment counts as paid. GatewayUnavailable (the request
-    certainly had no effect) marks the attempt FAILED and propagates.
+    certainly had no effect) marks the attempt FAILED and propagates. If a status query
+    moved the attempt on while the call ran (only once the call outlived its timeouts),
+    the answer is not applied over it: the payment is returned as it now stands.
     """
     require_no_transaction("instantPayment.do")
     order = payment.order

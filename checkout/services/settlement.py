@@ -55,7 +55,10 @@ def apply_order_status(
 
     The answer must be about this attempt: same order number, amount and currency (and
     gateway order id once known); otherwise the payment goes to NEEDS_REVIEW and nothing
-    counts as paid. Applying the same answer twice makes one transition.
+    counts as paid. Applying the same answer twice makes one transition. An order found
+    registered and waiting for 3-D Secure moves an attempt whose instantPayment answer was
+    never applied (OUTCOME_UNKNOWN, or PROCESSING once that call's time is up: the process
+    died) to AWAITING_3DS, with the gateway order id the shopper needs to go on.
     """
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("order").get(pk=payment.pk)
@@ -78,13 +81,15 @@ def apply_order_status(
         if target is None:
             target = locked.status
             if (
-                locked.status == S.OUTCOME_UNKNOWN
-                and status.order_status in AWAITING_AUTHENTICATION
-                and fields.get("gateway_order_id")
+                status.order_status in AWAITING_AUTHENTICATION
+                and (locked.gateway_order_id or fields.get("gateway_order_id"))
+                and _unanswered(locked)
             ):
-                # The order exists and waits for 3-D Secure: the shopper can still finish
-                # it through acsRedirect.do, which needs only the gateway order id.
+                # The order exists and waits for 3-D Secure, but the answer that said so
+                # never reached this attempt: the shopper can still finish it through
+                # acsRedirect.do, which needs only the gateway order id.
                 target = S.AWAITING_3DS
+                note = note or "found waiting for 3-D Secure"
         if target != locked.status and target not in TRANSITIONS.get(locked.status, ()):
             # An older answer overtaken by a newer one, or a final status the gateway
             # contradicts: never move backwards, but leave a trace.
@@ -217,15 +222,34 @@ def refresh_payment(payment: Payment, *, source: str, operator: Any = None) -> t
     return apply_order_status(payment, status, source=source, operator=operator)
 
 
+def _unanswered(payment: Payment) -> bool:
+    """True for an attempt whose instantPayment answer nobody is going to apply.
+
+    OUTCOME_UNKNOWN: the claiming request gave up on the answer. PROCESSING: the claiming
+    request may still be waiting for it, and applies it itself (a status query may see
+    the order registered, orderStatus 0, for a card that is approved a moment later);
+    only once that call's time is up can nobody be waiting any more (the process died).
+    """
+    if payment.status == S.OUTCOME_UNKNOWN:
+        return True
+    if payment.status != S.PROCESSING:
+        return False
+    return payment.created_at + timedelta(seconds=_call_budget()) < timezone.now()
+
+
+def _call_budget() -> float:
+    """Seconds an instantPayment call can take at most: connecting, sending, the answer."""
+    timeouts = checkout_settings.TIMEOUTS
+    return float(timeouts["connect"]) + 2 * float(timeouts["read"])
+
+
 def _call_is_over(payment: Payment) -> bool:
     """True once an instantPayment call for ``payment`` can no longer create an order.
 
     A request we gave up on may still be queued at the gateway and be carried out after
     our timeout, so "unknown order" is believed only well after the call began.
     """
-    timeouts = checkout_settings.TIMEOUTS
-    budget = float(timeouts["connect"]) + 2 * float(timeouts["read"])
-    grace = timedelta(seconds=max(UNKNOWN_ORDER_GRACE, budget))
+    grace = timedelta(seconds=max(UNKNOWN_ORDER_GRACE, _call_budget()))
     return payment.created_at + grace < timezone.now()
 
 
