@@ -92,6 +92,17 @@ class TestPages:
             url = reverse(f"admin:jcc_checkout_{name}_change", args=[pk])
             assert admin_client.get(url).status_code == 200
 
+    def test_order_audit_tables(self, admin_client):
+        payment = PaymentFactory(status=S.PROCESSING)
+        transition(payment, S.FAILED, source="system", note="<b>card</b> refused")
+        page = admin_client.get(reverse("admin:jcc_checkout_order_change", args=[payment.order_id]))
+        body = page.content.decode()
+        assert "<th>when</th><th>attempt</th><th>from</th><th>to</th>" in body
+        assert f"<td>{payment.order_number}</td><td>processing</td><td>failed</td>" in body
+        assert "&lt;b&gt;card&lt;/b&gt; refused" in body and "<b>card</b>" not in body
+        # No exchange and no notification yet: a dash for each.
+        assert body.count('<div class="readonly">—</div>') == 2
+
     @pytest.mark.parametrize("model", ["order", "payment", "notification", "exchange"])
     def test_read_only(self, admin_client, model):
         assert admin_client.get(reverse(f"admin:jcc_checkout_{model}_add")).status_code == 403
@@ -169,6 +180,28 @@ class TestSearch:
         assert self.found(admin_client, ORDERS, str(second.order.public_id)) == {
             str(second.order_id)
         }
+
+    def test_orders_by_what_identifies_a_payment(self, admin_client, payments):
+        first = payments[0]
+        for term in (first.order_number, first.gateway_order_id, "3333", f" {first.order_number} "):
+            assert self.found(admin_client, ORDERS, term) == {str(first.order_id)}, term
+
+    def test_an_order_without_attempts_by_its_public_id(self, admin_client, payments):
+        unpaid = OrderFactory()
+        assert self.found(admin_client, ORDERS, str(unpaid.public_id)) == {str(unpaid.pk)}
+
+    def test_search_keeps_the_list_filters(self, admin_client, payments):
+        first = payments[0]
+        for url, status, term in (
+            (PAYMENTS, "status__exact", "3333"),
+            (PAYMENTS, "status__exact", str(first.public_id)),
+            (ORDERS, "payment_status", "3333"),
+            (ORDERS, "payment_status", first.order_number),
+        ):
+            held = admin_client.get(url, {"q": term, status: S.HELD})
+            assert list(held.context["cl"].result_list) == [], (url, term)
+            paid = admin_client.get(url, {"q": term, status: S.PAID})
+            assert len(paid.context["cl"].result_list) == 1, (url, term)
 
     def test_filters(self, admin_client, payments):
         first, second = payments
