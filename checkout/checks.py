@@ -1,4 +1,5 @@
-"""System checks. Warnings, not errors: migrate and CI run without JCC credentials."""
+"""System checks. Warnings (migrate and CI run without JCC credentials), except the one that
+keeps card data out of error reports."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from checkout.conf import checkout_settings
+from checkout.reporting import CardDataExceptionReporterFilter
 
-__all__ = ["check_gateway_settings", "check_limits_cache", "check_middleware"]
+__all__ = [
+    "check_exception_reporter_filter",
+    "check_gateway_settings",
+    "check_limits_cache",
+    "check_middleware",
+]
 
 
 @checks.register(checks.Tags.security, "checkout")
@@ -103,5 +111,33 @@ def check_limits_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             hint="Use a shared cache for CACHES['default'] (Redis, e.g. "
             "django.core.cache.backends.redis.RedisCache; CACHE_URL=redis://… in the demo).",
             id="checkout.W008",
+        )
+    ]
+
+
+_REPORTER_FILTER = "checkout.reporting.CardDataExceptionReporterFilter"
+
+
+@checks.register(checks.Tags.security, "checkout")
+def check_exception_reporter_filter(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    configured = str(getattr(settings, "DEFAULT_EXCEPTION_REPORTER_FILTER", ""))
+    try:
+        reporter_filter = import_string(configured)
+    except ImportError:
+        reporter_filter = None
+    if isinstance(reporter_filter, type) and issubclass(
+        reporter_filter, CardDataExceptionReporterFilter
+    ):
+        return []
+    return [
+        checks.Error(
+            "Error reports can contain card numbers and CVCs: DEFAULT_EXCEPTION_REPORTER_FILTER "
+            f"is {configured!r}, which does not hide card data in requests rejected before "
+            "the card view runs (a wrong Host, a CSRF failure) or in other views.",
+            hint=f"Set DEFAULT_EXCEPTION_REPORTER_FILTER = {_REPORTER_FILTER!r} (or a "
+            "subclass of it).",
+            id="checkout.E001",
         )
     ]

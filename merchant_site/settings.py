@@ -129,10 +129,33 @@ CHECKOUT = {
     "CLIENT_IP_HEADER": env.str("CLIENT_IP_HEADER", default=""),
 }
 
+# Error reports (mail to ADMINS, the debug page) never show card data, whatever failed.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "checkout.reporting.CardDataExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "card_data": {"()": "checkout.reporting.CardDataLogFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"checkout": {"handlers": ["console"], "level": "INFO"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["card_data"],
+        },
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false", "card_data"],
+        },
+    },
+    "loggers": {
+        "checkout": {"handlers": ["console"], "level": "INFO"},
+        # Django's own records: warnings (CSRF failures, bad requests) in the server log,
+        # errors mailed to ADMINS; both through the card-data filter.
+        "django": {"handlers": ["console", "mail_admins"], "level": "WARNING", "propagate": False},
+    },
 }

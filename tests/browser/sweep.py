@@ -1,4 +1,5 @@
-"""Look for card numbers and CVCs where they must never be: database, sessions, cache, logs."""
+"""Look for card numbers and CVCs where they must never be: database, sessions, cache, logs,
+and the error reports mailed to the admins."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import pickle
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from django.apps import apps
 from django.contrib.sessions.models import Session
@@ -69,8 +71,19 @@ def _texts_in_cache() -> Iterable[tuple[str, str]]:
             yield f"cache {name or 'default'} {key}", f"{key} {text}"
 
 
+def _texts_in_mails(mails: Iterable[Any]) -> Iterable[tuple[str, str]]:
+    for n, message in enumerate(mails):
+        parts = [message.subject, message.body]
+        parts += [str(content) for content, _ in getattr(message, "alternatives", ())]
+        yield f"mail {n} ({message.subject[:40]})", "\n".join(parts)
+
+
 def find_card_data(
-    *, pans: Iterable[str], cvcs: Iterable[str], log_lines: Iterable[str] = ()
+    *,
+    pans: Iterable[str],
+    cvcs: Iterable[str],
+    log_lines: Iterable[str] = (),
+    mails: Iterable[Any] = (),
 ) -> list[str]:
     """Where any of these card numbers or CVCs is found; empty when nowhere."""
     patterns = _patterns(pans, cvcs)
@@ -78,6 +91,7 @@ def find_card_data(
         *_texts_in_database(),
         *_texts_in_cache(),
         *((f"log line {n}", line) for n, line in enumerate(log_lines)),
+        *_texts_in_mails(mails),
     ]
     return [
         f"{what} in {where}"

@@ -7,6 +7,7 @@ database, sessions, cache and logs are searched for the card numbers and the CVC
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 from datetime import timedelta
@@ -14,6 +15,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.cache import caches
 from django.core.management import call_command
 from django.utils import timezone
@@ -44,9 +46,12 @@ def shop(sandbox_url, live_server, server_requests, log_lines):
     # The sandbox's key lives in its tables, which each test empties; the shop caches the
     # key it fetched, so a key from an earlier test must not linger.
     caches["default"].clear()
+    mail.outbox.clear()
     call_command("seed_demo", stdout=_Discard())
     yield live_server.url
-    leaks = find_card_data(pans=[card.pan for card in CARDS], cvcs=[CVC], log_lines=log_lines)
+    leaks = find_card_data(
+        pans=[card.pan for card in CARDS], cvcs=[CVC], log_lines=log_lines, mails=mail.outbox
+    )
     assert leaks == [], "card data was kept: " + "; ".join(leaks)
 
 
@@ -251,6 +256,53 @@ def test_no_javascript_fallback_still_pays(shop, chromium, server_requests):
     assert posted["pan"] == NO_3DS and posted["se_token"] == ""
     # The server built the token at once; the bank decrypted it.
     assert BankOrder.objects.get(pk=payment.gateway_order_id).setoken_uuid
+
+
+def test_card_post_to_a_host_not_allowed_leaves_no_card_data_in_reports(shop, chromium):
+    """The no-JavaScript card form, as the browser sent it, arriving with a ``www.`` Host.
+
+    Django rejects it in middleware, before the card view's sensitive_post_parameters, and
+    mails the admins a report; the sweep after the test searches that mail and the logs.
+    """
+    context = chromium.new_context(java_script_enabled=False)
+    posted: list[tuple[str, dict[str, str]]] = []
+
+    def hold(route):
+        if route.request.method == "POST":
+            posted.append((route.request.post_data or "", route.request.headers))
+            route.abort()
+        else:
+            route.continue_()
+
+    try:
+        page = context.new_page()
+        add_to_cart(page, shop)
+        checkout(page, shop, scripted=False)
+        page.route("**/checkout/pay/**", hold)
+        enter_card(page, NO_3DS)
+        with page.expect_event("requestfailed"):
+            submit_card(page)
+        [(body, headers)] = posted
+        assert f"pan={NO_3DS}" in body and f"cvc={CVC}" in body
+        host, port = shop.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request(
+            "POST",
+            page.url.removeprefix(shop),
+            body=body,
+            headers={
+                "Host": "www.shop.example",
+                "Content-Type": headers["content-type"],
+                "Cookie": "; ".join(f"{c['name']}={c['value']}" for c in context.cookies()),
+            },
+        )
+        assert connection.getresponse().status == 400
+        connection.close()
+    finally:
+        context.close()
+    assert Payment.objects.count() == 0
+    [report] = [m for m in mail.outbox if "Invalid HTTP_HOST" in m.subject]
+    assert "pan = '********************'" in report.body
 
 
 def test_3ds_by_post_runs_under_the_content_security_policy(shop, page, settings):

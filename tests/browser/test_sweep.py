@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 
 from tests.browser.sweep import find_card_data
 from tests.factories import OrderFactory
@@ -14,8 +15,8 @@ pytestmark = pytest.mark.django_db
 PAN, CVC = "4444555511113333", "739"
 
 
-def sweep(log_lines=()):
-    return find_card_data(pans=[PAN], cvcs=[CVC], log_lines=log_lines)
+def sweep(log_lines=(), mails=()):
+    return find_card_data(pans=[PAN], cvcs=[CVC], log_lines=log_lines, mails=mails)
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +56,11 @@ def _session(data):
     store = SessionStore()
     store.update(data)
     store.create()
+
+
+def test_mails_are_searched():
+    report = EmailMessage(subject="[Django] ERROR", body=f"POST:\ncvc = '{CVC}'")
+    assert sweep(mails=[report]) == ["CVC 739 in mail 0 ([Django] ERROR)"]
+    html = EmailMultiAlternatives(subject="report", body="")
+    html.attach_alternative(f"<td>{PAN}</td>", "text/html")
+    assert sweep(mails=[html]) == ["card number 444455… in mail 0 (report)"]
