@@ -6,6 +6,11 @@ import ipaddress
 import socket
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
+
+# The live server's listen backlog (Django: 10) overflows when a test fires dozens of
+# requests at once, and the kernel then resets connections before any reaches Django.
+WSGIServer.request_queue_size = 128
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

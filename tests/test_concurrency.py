@@ -8,6 +8,7 @@ there.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -206,3 +207,36 @@ def test_twenty_clicks_on_pay_charge_once_and_none_is_refused(live, settings):
     assert [p.status for p in payments] == [S.PAID]
     per_order = cache.get(f"{ratelimit.KEY_PREFIX}:order:{order.pk}")
     assert per_order == 1
+
+
+def test_25_simultaneous_duplicates_make_at_most_two_status_queries(live, settings, paid_events):
+    from checkout.models import Exchange
+
+    # The default interval: the duplicates all arrive inside one window.
+    settings.CHECKOUT = {**settings.CHECKOUT, "CALLBACK_QUERY_INTERVAL": 2}
+    payment = pay(live, SSL_CARD)
+    assert payment.status == S.PAID
+    queries = Exchange.objects.filter(payment=payment, operation="getOrderStatusExtended.do")
+    before = queries.count()
+    params = {
+        "mdOrder": payment.gateway_order_id,
+        "orderNumber": payment.order_number,
+        "operation": "deposited",
+        "status": "1",
+    }
+    params["checksum"] = crypto.hmac_checksum(params, defaults.CALLBACK_SECRET)
+    callback_url = live + reverse("jcc_checkout:callback")
+
+    def deliver() -> tuple[int, str]:
+        answer = requests.post(callback_url, data=params, timeout=60)
+        return answer.status_code, answer.text
+
+    assert race([deliver] * 25) == [(200, "OK")] * 25
+    rows = Notification.objects.filter(payment=payment)
+    deadline = time.monotonic() + 15
+    while rows.filter(processed_at__isnull=True).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rows.count() == 25
+    assert not rows.filter(processed_at__isnull=True).exists()
+    assert 1 <= queries.count() - before <= 2
+    assert StatusChange.objects.filter(payment=payment, to_status=S.PAID).count() == 1
