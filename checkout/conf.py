@@ -69,6 +69,9 @@ DEFAULTS: dict[str, Any] = {
     # Allow the bundled sandbox gateway while DEBUG is off (it fakes a bank: tests only).
     # Read by checkout.sandbox; the core never looks at it.
     "SANDBOX_ALLOWED": False,
+    # Confirm every card payment with getOrderStatusExtended.do, also an approval that the
+    # instantPayment.do answer settles on its own (one more round trip per payment).
+    "CONFIRM_CARD_PAYMENTS": False,
     # Payment attempts allowed per client address and per order within WINDOW seconds.
     "RATE_LIMITS": {"per_ip": 10, "per_order": 5, "window": 600},
     # Header with the client address set by a trusted reverse proxy ("" = REMOTE_ADDR).

@@ -8,34 +8,74 @@ saved ``Payment`` is linked to it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db import transaction
 
 from checkout.gateway import ExchangeRecord
 from checkout.models import Exchange, Payment
 
-__all__ = ["record_exchange"]
+__all__ = ["held_exchanges", "record_exchange", "save_exchanges"]
 
 logger = logging.getLogger(__name__)
 
+_held: ContextVar[list[ExchangeRecord] | None] = ContextVar("checkout_held_exchanges", default=None)
+
+
+@contextmanager
+def held_exchanges(records: list[ExchangeRecord]) -> Iterator[list[ExchangeRecord]]:
+    """Collect the exchanges of the calls made inside the block in ``records``, unsaved.
+
+    For a caller that writes them with ``save_exchanges()`` inside the transaction that
+    applies the answer, instead of one transaction of their own per call.
+    """
+    token = _held.set(records)
+    try:
+        yield records
+    finally:
+        _held.reset(token)
+
 
 def record_exchange(record: ExchangeRecord) -> None:
-    """Store one exchange; a failure to store it is logged, never raised."""
-    context = record.context
-    payment = context if isinstance(context, Payment) and context.pk else None
+    """Store one exchange (or hold it back, see ``held_exchanges``); never raises."""
+    held = _held.get()
+    if held is not None:
+        held.append(record)
+        return
+    save_exchanges([record])
+
+
+def save_exchanges(records: list[ExchangeRecord]) -> None:
+    """Store these exchanges and empty the list; a failure is logged, never raised."""
+    if not records:
+        return
+    rows = [_row(record) for record in records]
+    operations = ", ".join(record.operation for record in records)
+    records.clear()
     try:
         # A savepoint keeps a failed insert from breaking a caller's transaction.
         with transaction.atomic():
-            Exchange.objects.create(
-                payment=payment,
-                operation=record.operation[:40],
-                url=record.url[:512],
-                request=record.request,
-                response=record.response,
-                http_status=record.http_status,
-                error_code=record.error_code,
-                error=record.error[:255],
-                duration_ms=record.duration_ms,
-            )
+            if len(rows) == 1:
+                rows[0].save(force_insert=True)
+            else:
+                Exchange.objects.bulk_create(rows)
     except Exception:
-        logger.warning("could not record the %s exchange", record.operation, exc_info=True)
+        logger.warning("could not record the %s exchange", operations, exc_info=True)
+
+
+def _row(record: ExchangeRecord) -> Exchange:
+    context = record.context
+    payment = context if isinstance(context, Payment) and context.pk else None
+    return Exchange(
+        payment=payment,
+        operation=record.operation[:40],
+        url=record.url[:512],
+        request=record.request,
+        response=record.response,
+        http_status=record.http_status,
+        error_code=record.error_code,
+        error=record.error[:255],
+        duration_ms=record.duration_ms,
+    )

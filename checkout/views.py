@@ -161,22 +161,23 @@ def _expired_response(request: HttpRequest, order: Order) -> HttpResponse:
 def card(request: HttpRequest, order_id: Any) -> HttpResponse:
     """Card entry for an order: the form, and the payment it submits."""
     order = _order_or_404(request, order_id)
+    form = CardForm(request.POST) if request.method == "POST" else None
+    if form is not None and form.is_valid() and not order.is_expired:
+        # Peek only: the claim in _pay() finds an attempt already running or a paid order,
+        # and a click that finds one must not use up the shopper's allowance.
+        refusal = check_payment_attempt(request, order, peek=True)
+        if not refusal:
+            return _pay(request, order, form)
+        blocking = _blocking_payment(order)
+        if blocking is not None:
+            return _see_other(_status_url(blocking))
+        return _error(request, 429, _("Too many attempts"), refusal, order=order)
     blocking = _blocking_payment(order)
     if blocking is not None:
         return _see_other(_status_url(blocking))
     if order.is_expired:
         return _expired_response(request, order)
-    if request.method != "POST":
-        return _render_card(request, order, CardForm())
-    form = CardForm(request.POST)
-    if not form.is_valid():
-        return _render_card(request, order, form)
-    # Peek only: a click while an attempt is running gets that attempt's page below, and
-    # must not use up the shopper's allowance.
-    refusal = check_payment_attempt(request, order, peek=True)
-    if refusal:
-        return _error(request, 429, _("Too many attempts"), refusal, order=order)
-    return _pay(request, order, form)
+    return _render_card(request, order, form or CardForm())
 
 
 def _render_card(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:

@@ -181,11 +181,11 @@ def test_approved_without_3ds(client, gateway, events):
     ]
     assert events.transitions(payment) == history(payment)
     assert events.paid == [(order.pk, payment.pk, True)]
-    # The approval was confirmed by a status query before the payment counted as paid.
+    # One round trip: the answer to instantPayment.do settled the approval on its own.
     operations = list(
         payment.exchanges.order_by("created_at", "pk").values_list("operation", flat=True)
     )
-    assert operations == ["instantPayment.do", "getOrderStatusExtended.do"]
+    assert operations == ["instantPayment.do"]
     # The card went as a seToken built with the gateway's key, not as pan/cvc fields.
     sent = payment.exchanges.get(operation="instantPayment.do").request
     assert sent["seToken"] == "[redacted]" and "pan" not in sent and "cvc" not in sent
@@ -685,7 +685,39 @@ def make_orders(count: int) -> None:
         start_payment(order)
 
 
-def test_card_post_queries_do_not_grow_with_orders(client, gateway, django_assert_max_num_queries):
+def test_the_confirming_query_can_be_restored(client, gateway, events, settings):
+    settings.CHECKOUT = {**settings.CHECKOUT, "CONFIRM_CARD_PAYMENTS": True}
+    order = new_order(client)
+    pay(client, order, APPROVE)
+    payment = latest(order)
+    assert payment.status == S.PAID and events.paid == [(order.pk, payment.pk, True)]
+    operations = list(
+        payment.exchanges.order_by("created_at", "pk").values_list("operation", flat=True)
+    )
+    assert operations == ["instantPayment.do", "getOrderStatusExtended.do"]
+
+
+def test_a_decline_is_confirmed_by_a_status_query(client, gateway):
+    order = new_order(client)
+    pay(client, order, INSUFFICIENT)
+    payment = latest(order)
+    assert payment.status == S.DECLINED
+    operations = list(
+        payment.exchanges.order_by("created_at", "pk").values_list("operation", flat=True)
+    )
+    assert operations == ["instantPayment.do", "getOrderStatusExtended.do"]
+    # Only the status query gives the decline's actionCode and its text.
+    assert payment.action_code not in (None, 0) and payment.action_code_description
+
+
+def statements(captured) -> tuple[int, int]:
+    """(data statements, transactions) of captured queries; BEGIN is seen on SQLite only."""
+    sqls = [q["sql"].lstrip().upper() for q in captured]
+    data = sum(sql.startswith(("SELECT", "INSERT", "UPDATE", "DELETE")) for sql in sqls)
+    return data, sum(sql.startswith("BEGIN") for sql in sqls)
+
+
+def test_card_post_is_lean_and_does_not_grow_with_orders(client, gateway):
     from django.test.utils import CaptureQueriesContext
 
     counts = []
@@ -695,13 +727,16 @@ def test_card_post_queries_do_not_grow_with_orders(client, gateway, django_asser
         client.get(card_url(order))  # the seToken key is fetched and cached here
         with CaptureQueriesContext(connection) as queries:
             pay(client, order, APPROVE)
-        counts.append(len(queries))
         assert latest(order).status == S.PAID
+        counts.append(statements(queries.captured_queries))
     assert counts[0] == counts[1]
-    order = new_order(client)
-    with django_assert_max_num_queries(counts[0]):
-        pay(client, order, APPROVE)
-    print(f"card POST (paid, no 3-D Secure): {counts[0]} queries")
+    data, transactions = counts[0]
+    # Access check, claim (order lock, attempt, history), apply (exchange row, payment
+    # lock, update, history, the order's first secured payment).
+    assert data <= 12, queries.captured_queries
+    if connection.vendor == "sqlite":
+        assert transactions == 2
+    print(f"card POST (paid, no 3-D Secure): {data} data statements, {transactions} transactions")
 
 
 def test_return_view_queries_do_not_grow_with_orders(

@@ -60,6 +60,17 @@ class InstantPaymentResult:
     three_ds_server_trans_id: str = ""
     packed_creq: str = ""
     cardholder_name: str = ""
+    #: The ``orderStatus`` block as sent: its ``ErrorCode``, ``OrderNumber``, amounts and
+    #: numeric ``currency``; whether any 3-D Secure field (``acsUrl``, ``is3DSVer2``,
+    #: ``threeDSMethod…``) appeared in the answer at all.
+    error_code: int | None = None
+    has_status_block: bool = False
+    status_error_code: int | None = None
+    status_order_number: str = ""
+    approved_amount: int | None = None
+    deposit_amount: int | None = None
+    status_currency: str = ""
+    mentions_3ds: bool = False
 
     @property
     def three_ds_method_step(self) -> bool:
@@ -239,6 +250,12 @@ def _check_order_id(order_id: str) -> None:
         raise ValueError("orderId longer than 36 characters")
 
 
+def _amount(value: Any, name: str) -> int | None:
+    amount = _int(value)
+    _in_range(name, amount, AMOUNTS)
+    return amount
+
+
 def parse_instant_payment(data: Mapping[str, Any]) -> InstantPaymentResult:
     """Build an InstantPaymentResult from a decoded instantPayment.do answer.
 
@@ -281,6 +298,17 @@ def parse_instant_payment(data: Mapping[str, Any]) -> InstantPaymentResult:
         three_ds_server_trans_id=_str(data.get("threeDSServerTransId")),
         packed_creq=_str(data.get("packedCReq")),
         cardholder_name=_str(status.get("cardholdername")),
+        error_code=_int(data.get("errorCode")),
+        has_status_block=bool(status),
+        status_error_code=_int(status.get("errorcode")),
+        status_order_number=_str(status.get("ordernumber")),
+        approved_amount=_amount(status.get("approvedamount"), "approvedAmount"),
+        deposit_amount=_amount(status.get("depositamount"), "depositAmount"),
+        status_currency=_str(status.get("currency")),
+        mentions_3ds=any(
+            key == "acsurl" or key == "is3dsver2" or key.startswith("threedsmethod")
+            for key in (str(name).lower() for name in data)
+        ),
     )
 
 

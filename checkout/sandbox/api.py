@@ -419,14 +419,15 @@ def instant_payment(call: Call) -> dict[str, Any]:
         # JCC's answer carries these literal placeholders: its ACS page ignores them.
         data["paReq"] = "White page paReq"
         data["termUrl"] = "White page termUrl"
+        data["is3DSVer2"] = False
     elif order.status == S.DECLINED:
         data["info"] = "Operation declined. Contact the bank that issued the card. Redirecting..."
         data["redirect"] = processing.finish_url(order)
     else:
         data["info"] = "Your order is proceeded, redirecting..."
         data["redirect"] = processing.finish_url(order)
+    # Like JCC's published answer without 3-D Secure: no 3-D Secure field at all.
     data["orderStatus"] = _order_status_block(order)
-    data["is3DSVer2"] = False
     return data
 
 

@@ -13,13 +13,21 @@ from checkout.services.attempts import (
     start_payment,
     submit_payment,
 )
-from checkout.services.settlement import apply_order_status, query_status, refresh_payment
+from checkout.services.settlement import (
+    InstantSettlement,
+    apply_order_status,
+    instant_settlement,
+    query_status,
+    refresh_payment,
+)
 from checkout.services.transitions import send_order_paid, transition
 
 __all__ = [
+    "InstantSettlement",
     "abandon_payment",
     "apply_order_status",
     "create_order",
+    "instant_settlement",
     "new_order_number",
     "query_status",
     "refresh_payment",

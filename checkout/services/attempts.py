@@ -28,10 +28,11 @@ from checkout.exceptions import (
     OrderNotPayable,
     OutcomeUnknown,
 )
-from checkout.gateway import InstantPaymentResult, get_client
+from checkout.exchanges import held_exchanges, save_exchanges
+from checkout.gateway import ExchangeRecord, InstantPaymentResult, get_client
 from checkout.models import Order, Payment
-from checkout.services.settlement import refresh_payment
-from checkout.services.transitions import require_no_transaction, transition
+from checkout.services.settlement import instant_settlement, refresh_payment
+from checkout.services.transitions import create_claimed, require_no_transaction, transition
 from checkout.status import (
     ACTIVE_STATUSES,
     BLOCKING_STATUSES,
@@ -133,14 +134,16 @@ def start_payment(order: Order, *, preauth: bool | None = None) -> Payment:
                 raise OrderNotPayable(_blocking_reason(blocking), payment=blocking)
             if locked.is_expired:
                 raise OrderNotPayable(OrderNotPayable.EXPIRED)
-            payment = Payment.objects.create(
-                order=locked,
-                order_number=new_order_number(),
-                amount=locked.amount,
-                currency=locked.currency,
-                preauth=checkout_settings.PREAUTH if preauth is None else preauth,
+            payment = create_claimed(
+                Payment(
+                    order=locked,
+                    order_number=new_order_number(),
+                    amount=locked.amount,
+                    currency=locked.currency,
+                    preauth=checkout_settings.PREAUTH if preauth is None else preauth,
+                ),
+                source=Source.CARD_ENTRY,
             )
-            payment, _ = transition(payment, S.PROCESSING, source=Source.CARD_ENTRY)
     except IntegrityError:
         # Another request claimed an attempt for this order between our check and insert.
         active = (
@@ -183,35 +186,60 @@ def submit_payment(
     """
     require_no_transaction("instantPayment.do")
     order = payment.order
+    # The call's exchange row is written in the transaction that applies its answer (on
+    # its own, at the end, if that transaction never commits).
+    held: list[ExchangeRecord] = []
+    #: (status, note, exception to raise after applying it) when the call failed.
+    failure: tuple[str, str, GatewayError | None] | None = None
     try:
-        result = get_client().instant_payment(
-            order_number=payment.order_number,
-            amount=payment.amount,
-            currency=payment.currency,
-            description=order.description,
-            language=order.language,
-            back_url=back_url,
-            fail_url=fail_url,
-            card=card,
-            se_token=se_token,
-            cardholder_name=cardholder_name,
-            email=email,
-            ip=ip,
-            preauth=payment.preauth,
-            session_timeout=checkout_settings.SESSION_TIMEOUT,
-            context=payment,
-        )
-    except GatewayRefused as err:
-        payment = _from_claim(
-            payment, S.FAILED, note=f"instantPayment refused: errorCode {err.code}"
-        )
-        return payment, None
-    except OutcomeUnknown:
-        payment = _from_claim(payment, S.OUTCOME_UNKNOWN, note="instantPayment: no answer")
-        return payment, None
-    except GatewayUnavailable:
-        _from_claim(payment, S.FAILED, note="gateway unreachable: request not sent")
-        raise
+        with held_exchanges(held):
+            try:
+                result = get_client().instant_payment(
+                    order_number=payment.order_number,
+                    amount=payment.amount,
+                    currency=payment.currency,
+                    description=order.description,
+                    language=order.language,
+                    back_url=back_url,
+                    fail_url=fail_url,
+                    card=card,
+                    se_token=se_token,
+                    cardholder_name=cardholder_name,
+                    email=email,
+                    ip=ip,
+                    preauth=payment.preauth,
+                    session_timeout=checkout_settings.SESSION_TIMEOUT,
+                    context=payment,
+                )
+            except GatewayRefused as err:
+                failure = (S.FAILED, f"instantPayment refused: errorCode {err.code}", None)
+            except OutcomeUnknown:
+                failure = (S.OUTCOME_UNKNOWN, "instantPayment: no answer", None)
+            except GatewayUnavailable as err:
+                failure = (S.FAILED, "gateway unreachable: request not sent", err)
+        if failure is not None:
+            to_status, note, raised = failure
+            payment = _from_claim(payment, to_status, note=note, held=held)
+            if raised is not None:
+                raise raised
+            return payment, None
+        return _apply_answer(payment, result, held)
+    finally:
+        save_exchanges(held)
+
+
+def _apply_answer(
+    payment: Payment, result: InstantPaymentResult, held: list[ExchangeRecord]
+) -> tuple[Payment, InstantPaymentResult]:
+    settled = instant_settlement(payment, result)
+    if settled is not None:
+        # An unambiguous approval of exactly this attempt: final without a status query.
+        payment = _from_claim(payment, settled.status, fields=settled.fields, held=held)
+        if payment.status == settled.status:
+            return payment, result
+        # A status query moved the attempt on while the call outlived its timeouts: the
+        # gateway's current answer decides, applied to where the attempt now stands.
+        return _confirm(payment), result
     fields: dict[str, Any] = {
         "gateway_order_id": result.order_id or None,
         "masked_pan": masked_pan(result.masked_pan),
@@ -221,18 +249,22 @@ def submit_payment(
     if result.action_code is not None:
         fields["action_code"] = result.action_code
     if result.requires_3ds:
-        payment = _from_claim(payment, S.AWAITING_3DS, fields=fields)
-        return payment, result
+        return _from_claim(payment, S.AWAITING_3DS, fields=fields, held=held), result
     # Keep the gateway's order id first, so the status query below (or a callback racing
     # it) can find this attempt.
-    payment = _from_claim(payment, S.PROCESSING, fields=fields)
+    payment = _from_claim(payment, S.PROCESSING, fields=fields, held=held)
+    return _confirm(payment), result
+
+
+def _confirm(payment: Payment) -> Payment:
+    """Settle an answered attempt by a status query; unknown if none can be had."""
     try:
         payment, _ = refresh_payment(payment, source=Source.CARD_ENTRY)
     except GatewayError as err:
         logger.warning("payment %s: confirmation failed: %s", payment.order_number, err)
     if payment.status == S.PROCESSING:
         payment = _from_claim(payment, S.OUTCOME_UNKNOWN, note="answered, not yet confirmed")
-    return payment, result
+    return payment
 
 
 def abandon_payment(payment: Payment, *, reason: str) -> Payment:
@@ -241,15 +273,26 @@ def abandon_payment(payment: Payment, *, reason: str) -> Payment:
 
 
 def _from_claim(
-    payment: Payment, to_status: str, *, note: str = "", fields: dict[str, Any] | None = None
+    payment: Payment,
+    to_status: str,
+    *,
+    note: str = "",
+    fields: dict[str, Any] | None = None,
+    held: list[ExchangeRecord] | None = None,
 ) -> Payment:
-    """Apply what the card call brought to an attempt still claimed by this request."""
-    payment, _ = transition(
-        payment,
-        to_status,
-        source=Source.CARD_ENTRY,
-        note=note,
-        fields=fields,
-        expect={S.PROCESSING},
-    )
+    """Apply what the card call brought to an attempt still claimed by this request.
+
+    The exchange rows ``held`` back are written in the same transaction.
+    """
+    with transaction.atomic():
+        if held:
+            save_exchanges(held)
+        payment, _ = transition(
+            payment,
+            to_status,
+            source=Source.CARD_ENTRY,
+            note=note,
+            fields=fields,
+            expect={S.PROCESSING},
+        )
     return payment

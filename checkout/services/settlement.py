@@ -8,16 +8,18 @@ before it counts; ``refresh_payment()`` does both, outside any transaction.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from checkout.cards import card_expiry, masked_pan
+from checkout import money
+from checkout.cards import card_brand, card_expiry, masked_pan
 from checkout.conf import checkout_settings
 from checkout.exceptions import GatewayRefused
-from checkout.gateway import OrderStatus, get_client
+from checkout.gateway import InstantPaymentResult, OrderStatus, get_client
 from checkout.models import Payment
 from checkout.services.transitions import require_no_transaction, transition
 from checkout.status import (
@@ -26,13 +28,16 @@ from checkout.status import (
     TRANSITIONS,
     UNCONFIRMED_STATUSES,
     UNKNOWN_ORDER,
+    GatewayOrderStatus,
     PaymentStatus,
     status_from_gateway,
 )
 
 __all__ = [
     "UNKNOWN_ORDER_GRACE",
+    "InstantSettlement",
     "apply_order_status",
+    "instant_settlement",
     "query_status",
     "refresh_payment",
     "target_status",
@@ -104,6 +109,68 @@ def apply_order_status(
         return transition(
             locked, target, source=source, operator=operator, note=note, fields=fields
         )
+
+
+@dataclass(frozen=True)
+class InstantSettlement:
+    """What an approved ``instantPayment.do`` answer settles without a status query."""
+
+    status: str
+    fields: dict[str, Any]
+
+
+def instant_settlement(payment: Payment, result: InstantPaymentResult) -> InstantSettlement | None:
+    """The outcome an ``instantPayment.do`` answer settles on its own, or None.
+
+    The gateway's answer to a call this server made over TLS is the gateway's word, and
+    JCC's scheme makes the confirming status query optional. It is taken as final only
+    for an unambiguous approval of exactly this attempt: ``errorCode`` 0 and the block's
+    ``ErrorCode`` 0; no 3-D Secure field at all; the block's ``OrderNumber`` and
+    ``currency`` equal to the attempt's; ``OrderStatus`` 2 with ``depositAmount`` equal
+    to its amount (one-phase) or ``OrderStatus`` 1 with ``approvedAmount`` equal to it
+    (two-phase). Everything else (declines, whose actionCode only the status query
+    gives; partial amounts; missing or odd blocks) is confirmed by a status query, and
+    so is everything when ``CONFIRM_CARD_PAYMENTS`` is on.
+    """
+    if checkout_settings.CONFIRM_CARD_PAYMENTS:
+        return None
+    if result.error_code != 0 or not result.has_status_block or result.status_error_code != 0:
+        return None
+    if result.mentions_3ds or result.requires_3ds or not result.order_id:
+        return None
+    if result.status_order_number != payment.order_number:
+        return None
+    if result.status_currency != money.currency(payment.currency).numeric:
+        return None
+    if payment.preauth:
+        if result.order_status != GatewayOrderStatus.APPROVED:
+            return None
+        if result.approved_amount != payment.amount or result.deposit_amount not in (None, 0):
+            return None
+        status, approved, deposited = S.HELD, payment.amount, 0
+    else:
+        if result.order_status != GatewayOrderStatus.DEPOSITED:
+            return None
+        if result.deposit_amount != payment.amount:
+            return None
+        if result.approved_amount not in (None, payment.amount):
+            return None
+        status, approved, deposited = S.PAID, payment.amount, payment.amount
+    pan = masked_pan(result.masked_pan)
+    fields: dict[str, Any] = {
+        "gateway_order_id": result.order_id,
+        "gateway_status": result.order_status,
+        "masked_pan": pan,
+        "card_brand": card_brand(pan) if pan else "",
+        "card_expiry": card_expiry(result.expiration),
+        "approval_code": result.approval_code[:12],
+        "approved_amount": approved,
+        "captured_amount": deposited,
+        "refunded_amount": 0,
+    }
+    if result.action_code is not None:
+        fields["action_code"] = result.action_code
+    return InstantSettlement(status=status, fields=fields)
 
 
 def _mismatches(payment: Payment, status: OrderStatus) -> list[str]:

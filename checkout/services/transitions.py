@@ -23,6 +23,7 @@ from checkout.status import SECURED_STATUSES, TRANSITIONS, PaymentStatus
 
 __all__ = [
     "UPDATABLE_FIELDS",
+    "create_claimed",
     "require_no_transaction",
     "send_order_paid",
     "transition",
@@ -126,6 +127,34 @@ def transition(
             robust=True,
         )
         return locked, True
+
+
+def create_claimed(payment: Payment, *, source: str, note: str = "") -> Payment:
+    """Insert a new attempt straight into PROCESSING (``created`` → ``processing``).
+
+    The same step as ``transition(payment, PROCESSING)`` right after the insert, with its
+    history row and signal, without reading back and updating the row just written. Call
+    it inside the transaction that claims the attempt.
+    """
+    if payment.pk is not None:
+        raise ValueError("create_claimed() inserts a new payment.")
+    from_status, to_status = PaymentStatus.CREATED, PaymentStatus.PROCESSING
+    if payment.status != from_status or to_status not in TRANSITIONS[from_status]:
+        raise InvalidTransition(f"{payment}: {payment.status} → {to_status} is not allowed.")
+    payment.status = to_status
+    payment.save(force_insert=True)
+    StatusChange.objects.create(
+        payment=payment,
+        from_status=from_status,
+        to_status=to_status,
+        source=source,
+        note=note[:255],
+    )
+    logger.info("payment %s: %s -> %s (%s)", payment.order_number, from_status, to_status, source)
+    transaction.on_commit(
+        lambda: _announce(payment, from_status, to_status, source, False), robust=True
+    )
+    return payment
 
 
 def _announce(
