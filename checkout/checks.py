@@ -8,9 +8,14 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from checkout.conf import checkout_settings
+from checkout.conf import checkout_settings, merged_retention
 
-__all__ = ["check_gateway_settings", "check_limits_cache", "check_middleware"]
+__all__ = [
+    "check_gateway_settings",
+    "check_limits_cache",
+    "check_middleware",
+    "check_retention",
+]
 
 
 @checks.register(checks.Tags.security, "checkout")
@@ -105,3 +110,23 @@ def check_limits_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             id="checkout.W008",
         )
     ]
+
+
+@checks.register("checkout")
+def check_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    # Read on its own: an unknown key elsewhere in CHECKOUT is checkout.W005's.
+    user = getattr(settings, "CHECKOUT", None) or {}
+    if not isinstance(user, dict) or "RETENTION" not in user:
+        return []
+    try:
+        merged_retention(user["RETENTION"])
+    except ImproperlyConfigured as err:
+        return [
+            checks.Warning(
+                str(err),
+                hint="checkout_prune refuses to run until CHECKOUT['RETENTION'] is fixed; "
+                "see the settings page of the documentation.",
+                id="checkout.W009",
+            )
+        ]
+    return []
