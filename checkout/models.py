@@ -77,6 +77,7 @@ class Order(models.Model):
     # Set once the shopper's personal data (e-mail, IP address) has been cleared, by
     # checkout_prune after RETENTION["personal_data"] days or on an erasure request.
     anonymised_at = models.DateTimeField(
+        _("anonymised at"),
         null=True,
         blank=True,
         help_text=_("When the shopper's personal data was cleared from this order."),

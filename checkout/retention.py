@@ -40,6 +40,7 @@ __all__ = [
     "Erasure",
     "RetentionSummary",
     "anonymisable_orders",
+    "erase_orders",
     "erase_shopper",
     "prunable_exchanges",
     "prunable_notifications",
@@ -85,9 +86,8 @@ class RetentionSummary:
 
 @dataclass(frozen=True)
 class Erasure:
-    """What ``erase_shopper()`` did for one e-mail address."""
+    """What ``erase_shopper()`` or ``erase_orders()`` did."""
 
-    email: str
     orders_anonymised: int
     exchanges_scrubbed: int
     #: The shopper's orders left as they were: a payment is still open, or a paid order
@@ -176,23 +176,32 @@ def prune(
 def erase_shopper(email: str, *, dry_run: bool = False, batch_size: int = BATCH_SIZE) -> Erasure:
     """Clear one shopper's personal data from all their orders now, whatever their age.
 
-    Orders are found by e-mail address (case-insensitive). Those still needed (a payment
-    open, a paid order not yet fulfilled) are returned in ``kept``, unchanged.
+    Orders are found by e-mail address (case-insensitive); see ``erase_orders``.
     """
     address = email.strip()
     if not address:
         raise ValueError("an e-mail address is needed")
-    eligible = anonymisable_orders().filter(email__iexact=address)
-    orders, scrubbed = _anonymise(eligible, dry_run=dry_run, batch_size=batch_size)
-    kept = Order.objects.filter(email__iexact=address, anonymised_at__isnull=True)
-    if dry_run:
-        kept = kept.exclude(pk__in=eligible.values("pk"))
+    return erase_orders(
+        Order.objects.filter(email__iexact=address), dry_run=dry_run, batch_size=batch_size
+    )
+
+
+def erase_orders(
+    orders: QuerySet[Order], *, dry_run: bool = False, batch_size: int = BATCH_SIZE
+) -> Erasure:
+    """Clear the personal data of these orders now, whatever their age.
+
+    Those still needed (a payment open, a paid order not yet fulfilled) are returned in
+    ``kept``, unchanged; orders cleared before are left out.
+    """
+    pending = orders.filter(anonymised_at__isnull=True)
+    eligible = anonymisable_orders().filter(pk__in=pending.values("pk"))
+    kept = Order.objects.filter(pk__in=pending.values("pk")).exclude(pk__in=eligible.values("pk"))
+    # Listed first: once cleared, the orders may no longer match ``orders`` (by e-mail).
+    kept_now = tuple(kept.order_by("created_at", "pk"))
+    count, scrubbed = _anonymise(eligible, dry_run=dry_run, batch_size=batch_size)
     return Erasure(
-        email=address,
-        orders_anonymised=orders,
-        exchanges_scrubbed=scrubbed,
-        kept=tuple(kept.order_by("created_at", "pk")),
-        dry_run=dry_run,
+        orders_anonymised=count, exchanges_scrubbed=scrubbed, kept=kept_now, dry_run=dry_run
     )
 
 

@@ -476,6 +476,21 @@ def test_erasure_dry_run_and_command():
         call_command("checkout_erase", " ", stdout=StringIO())
 
 
+def test_an_order_without_an_e_mail_address_is_erased_by_itself():
+    order = paid_order(days=3)
+    Order.objects.filter(pk=order.pk).update(email="")
+    untouched = paid_order(days=3)
+
+    erasure = retention.erase_orders(Order.objects.filter(pk=order.pk))
+
+    assert (erasure.orders_anonymised, erasure.kept) == (1, ())
+    order.refresh_from_db()
+    untouched.refresh_from_db()
+    assert order.ip_address is None and order.anonymised_at is not None
+    assert untouched.ip_address == "203.0.113.7" and untouched.anonymised_at is None
+    assert retention.erase_orders(Order.objects.filter(pk=order.pk)).orders_anonymised == 0
+
+
 # --- the command and the setting ----------------------------------------------------------
 
 

@@ -27,14 +27,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        email = str(options["email"]).strip()
         try:
-            erasure = retention.erase_shopper(options["email"], dry_run=options["dry_run"])
+            erasure = retention.erase_shopper(email, dry_run=options["dry_run"])
         except ValueError as err:
             raise CommandError(str(err)) from None
         count = erasure.orders_anonymised
         verb = "Would clear" if erasure.dry_run else "Cleared"
         self.stdout.write(
-            f"{verb} the personal data of {erasure.email} from {count} "
+            f"{verb} the personal data of {email} from {count} "
             f"order{'' if count == 1 else 's'} and {erasure.exchanges_scrubbed} exchange "
             f"row{'' if erasure.exchanges_scrubbed == 1 else 's'}."
         )
