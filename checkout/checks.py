@@ -10,7 +10,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from checkout.conf import checkout_settings
+from checkout.conf import checkout_settings, merged_retention
 from checkout.reporting import CardDataExceptionReporterFilter
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "check_gateway_settings",
     "check_limits_cache",
     "check_middleware",
+    "check_retention",
 ]
 
 
@@ -141,3 +142,23 @@ def check_exception_reporter_filter(
             id="checkout.E001",
         )
     ]
+
+
+@checks.register("checkout")
+def check_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    # Read on its own: an unknown key elsewhere in CHECKOUT is checkout.W005's.
+    user = getattr(settings, "CHECKOUT", None) or {}
+    if not isinstance(user, dict) or "RETENTION" not in user:
+        return []
+    try:
+        merged_retention(user["RETENTION"])
+    except ImproperlyConfigured as err:
+        return [
+            checks.Warning(
+                str(err),
+                hint="checkout_prune refuses to run until CHECKOUT['RETENTION'] is fixed; "
+                "see the settings page of the documentation.",
+                id="checkout.W009",
+            )
+        ]
+    return []

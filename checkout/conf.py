@@ -18,10 +18,12 @@ from django.core.signals import setting_changed
 
 __all__ = [
     "DEFAULTS",
+    "RETENTION_KEYS",
     "CheckoutSettings",
     "GatewayDefaults",
     "GatewayProvider",
     "checkout_settings",
+    "merged_retention",
     "register_gateway_provider",
     "unregister_gateway_provider",
 ]
@@ -85,7 +87,14 @@ DEFAULTS: dict[str, Any] = {
     # delivery inside the window is stored, answered 200 and settled by one follow-up
     # query at its end (or by checkout_sync). 0 queries for every delivery.
     "CALLBACK_QUERY_INTERVAL": 2,
+    # Days after which checkout_prune deletes gateway exchange rows and callback
+    # notifications, and clears the shopper's personal data from orders (counted from the
+    # order's creation). 0 or None keeps them for good. Missing keys keep their defaults.
+    "RETENTION": {"exchanges": 180, "notifications": 180, "personal_data": 730},
 }
+
+#: What RETENTION ages: gateway exchanges, callback notifications, shoppers' personal data.
+RETENTION_KEYS = ("exchanges", "notifications", "personal_data")
 
 REQUIRED_FOR_GATEWAY = ("GATEWAY_URL", "USERNAME", "PASSWORD")
 
@@ -150,6 +159,8 @@ class CheckoutSettings:
             value = {**DEFAULTS["TIMEOUTS"], **value}
         elif name == "RATE_LIMITS":
             value = {**DEFAULTS["RATE_LIMITS"], **value}
+        elif name == "RETENTION":
+            value = merged_retention(value)
         elif name == "SITE_URL":
             value = str(value).rstrip("/")
         return value
@@ -201,6 +212,28 @@ class CheckoutSettings:
     def reload(self) -> None:
         for attr in ("_user", "_resolved"):
             self.__dict__.pop(attr, None)
+
+
+def merged_retention(value: Any) -> dict[str, int | None]:
+    """RETENTION merged over its defaults: whole days, None (0 too) keeping for good."""
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured("settings.CHECKOUT['RETENTION'] must be a dict of days.")
+    unknown = set(value) - set(RETENTION_KEYS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"Unknown CHECKOUT['RETENTION'] keys: {', '.join(sorted(map(str, unknown)))}; "
+            f"expected {', '.join(RETENTION_KEYS)}."
+        )
+    merged: dict[str, int | None] = {}
+    for key in RETENTION_KEYS:
+        days = value.get(key, DEFAULTS["RETENTION"][key])
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 0):
+            raise ImproperlyConfigured(
+                f"settings.CHECKOUT['RETENTION'][{key!r}] must be a whole number of days "
+                f"(0 or None: keep for good), not {days!r}."
+            )
+        merged[key] = days or None
+    return merged
 
 
 def _offered_gateway() -> GatewayDefaults | None:

@@ -2,7 +2,8 @@
 
 The gateway client reports each exchange (already redacted) to its hooks; the app
 registers ``record_exchange`` from its ``AppConfig.ready()``. A record whose context is a
-saved ``Payment`` is linked to it.
+saved ``Payment`` is linked to it. For a payment whose order has been anonymised (see
+``checkout.retention``) the shopper's personal values are cleared before it is stored.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from contextvars import ContextVar
 from django.db import transaction
 
 from checkout.gateway import ExchangeRecord
-from checkout.models import Exchange, Payment
+from checkout.models import Exchange, Order, Payment
+from checkout.redaction import scrub_personal
 
 __all__ = ["held_exchanges", "record_exchange", "save_exchanges"]
 
@@ -68,14 +70,26 @@ def save_exchanges(records: list[ExchangeRecord]) -> None:
 def _row(record: ExchangeRecord) -> Exchange:
     context = record.context
     payment = context if isinstance(context, Payment) and context.pk else None
+    request, response = record.request, record.response
+    if payment is not None and _anonymised(payment):
+        # The shopper's data of an order past its retention is not written back.
+        request, response = scrub_personal(request), scrub_personal(response)
     return Exchange(
         payment=payment,
         operation=record.operation[:40],
         url=record.url[:512],
-        request=record.request,
-        response=record.response,
+        request=request,
+        response=response,
         http_status=record.http_status,
         error_code=record.error_code,
         error=record.error[:255],
         duration_ms=record.duration_ms,
     )
+
+
+def _anonymised(payment: Payment) -> bool:
+    # The order is nearly always loaded with the payment; ask the database only if not.
+    order = payment._state.fields_cache.get("order")
+    if isinstance(order, Order):
+        return order.anonymised_at is not None
+    return Order.objects.filter(pk=payment.order_id, anonymised_at__isnull=False).exists()

@@ -74,6 +74,14 @@ class Order(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     # Set by the shop once it has delivered; checkout_sync re-sends order_paid until then.
     fulfilled_at = models.DateTimeField(null=True, blank=True)
+    # Set once the shopper's personal data (e-mail, IP address) has been cleared, by
+    # checkout_prune after RETENTION["personal_data"] days or on an erasure request.
+    anonymised_at = models.DateTimeField(
+        _("anonymised at"),
+        null=True,
+        blank=True,
+        help_text=_("When the shopper's personal data was cleared from this order."),
+    )
 
     objects = OrderQuerySet.as_manager()
 

@@ -13,7 +13,15 @@ from typing import Any
 
 from checkout.cards import masked_pan
 
-__all__ = ["MASKED_PAN_KEYS", "REDACTED", "SECRET_KEYS", "redact"]
+__all__ = [
+    "ANONYMISED",
+    "MASKED_PAN_KEYS",
+    "PERSONAL_KEYS",
+    "REDACTED",
+    "SECRET_KEYS",
+    "redact",
+    "scrub_personal",
+]
 
 REDACTED = "[redacted]"
 
@@ -39,6 +47,24 @@ SECRET_KEYS = frozenset(
 MASKED_PAN_KEYS = frozenset({"pan", "maskedpan"})
 
 
+#: Keys (compared case-insensitively) naming a shopper, their contact or their location:
+#: stored in the exchange log while the order keeps its personal data, cleared with it.
+PERSONAL_KEYS = frozenset(
+    {
+        "email",
+        "ip",
+        "phone",
+        "cardholder",
+        "cardholdername",
+        "clientid",
+        "payeremail",
+        "payerphone",
+    }
+)
+
+ANONYMISED = ""
+
+
 def redact(value: Any) -> Any:
     """A copy of ``value`` (dicts, lists, scalars) with secrets replaced by "[redacted]"."""
     if isinstance(value, Mapping):
@@ -61,13 +87,41 @@ def _redact_item(key: str, value: Any) -> Any:
 
 def _redact_embedded_json(text: str) -> Any:
     # Nested objects (jsonParams, orderBundle, ...) travel as JSON inside one form field.
+    parsed = _embedded_json(text)
+    if parsed is None:
+        return text
+    return json.dumps(redact(parsed), ensure_ascii=False, separators=(",", ":"))
+
+
+def scrub_personal(value: Any) -> Any:
+    """A copy of ``value`` with the values of PERSONAL_KEYS cleared, wherever they are.
+
+    Walks dicts, lists and JSON embedded in strings (jsonParams) as ``redact`` does; a
+    scrubbed value is scrubbed again to itself.
+    """
+    if isinstance(value, Mapping):
+        return {
+            str(key): ANONYMISED
+            if str(key).lower() in PERSONAL_KEYS and item not in (None, "")
+            else scrub_personal(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [scrub_personal(item) for item in value]
+    if isinstance(value, str):
+        parsed = _embedded_json(value)
+        if parsed is None:
+            return value
+        return json.dumps(scrub_personal(parsed), ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+def _embedded_json(text: str) -> Any:
     stripped = text.strip()
     if not stripped or stripped[0] not in "{[":
-        return text
+        return None
     try:
         parsed = json.loads(stripped)
     except ValueError:
-        return text
-    if not isinstance(parsed, dict | list):
-        return text
-    return json.dumps(redact(parsed), ensure_ascii=False, separators=(",", ":"))
+        return None
+    return parsed if isinstance(parsed, dict | list) else None

@@ -1,9 +1,9 @@
-"""Signals: the app's public contract with the shop. Each fires once per real transition,
-after the transaction that made it has committed."""
+"""Signals: the app's public contract with the shop. The payment signals fire once per real
+transition, after the transaction that made it has committed; order_anonymised inside it."""
 
 from django.dispatch import Signal
 
-__all__ = ["order_paid", "payment_status_changed"]
+__all__ = ["order_anonymised", "order_paid", "payment_status_changed"]
 
 # Every status change of a payment.
 # Arguments: sender=Payment class, payment (Payment), order (Order), from_status (str),
@@ -16,3 +16,11 @@ payment_status_changed = Signal()
 # checkout_sync sends it again for paid orders not yet marked fulfilled, so a receiver
 # must be idempotent (check Order.fulfilled_at).
 order_paid = Signal()
+
+# Once per order, when the shopper's personal data has been cleared from it (checkout_prune
+# after RETENTION["personal_data"] days, or checkout.retention.erase_shopper). Unlike the
+# others it is sent inside the transaction that clears the order: a receiver clears the
+# shop's own copies (the order's content_object, its merchant_reference) and may raise to
+# leave the order as it was for the next run.
+# Arguments: sender=Order class, order (Order, already cleared).
+order_anonymised = Signal()

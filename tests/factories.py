@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from checkout import access
-from checkout.models import Notification, Order, Payment
+from checkout.models import Exchange, Notification, Order, Payment, StatusChange
 from checkout.services import new_order_number
 
 
@@ -58,6 +58,31 @@ class NotificationFactory(factory.django.DjangoModelFactory):
         }
     )
     remote_addr = "127.0.0.1"
+
+
+class ExchangeFactory(factory.django.DjangoModelFactory):
+    """A status query as the exchange log stores it, for ``payment`` (none unless given)."""
+
+    class Meta:
+        model = Exchange
+
+    operation = "getOrderStatusExtended.do"
+    url = "https://gateway.example/payment/rest/getOrderStatusExtended.do"
+    request = factory.LazyFunction(lambda: {"userName": "shop-api", "password": "[redacted]"})
+    response = factory.LazyFunction(lambda: {"errorCode": "0", "orderStatus": 2})
+    http_status = 200
+
+
+class StatusChangeFactory(factory.django.DjangoModelFactory):
+    """One row of a payment's history."""
+
+    class Meta:
+        model = StatusChange
+
+    payment = factory.SubFactory(PaymentFactory)
+    from_status = "processing"
+    to_status = "paid"
+    source = "card_entry"
 
 
 class OperatorFactory(factory.django.DjangoModelFactory):

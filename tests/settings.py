@@ -15,6 +15,11 @@ CHECKOUT = {
     "CALLBACK_QUERY_INTERVAL": 0,
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The test client and the live servers speak plain http, whatever a .env asks of the demo.
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Sandbox callbacks are recorded but not sent unless a test asks for them.
 CHECKOUT_SANDBOX = {"CALLBACK_DELIVERY": "off"}

@@ -5,7 +5,12 @@ from __future__ import annotations
 from django.core import checks
 from django.test import override_settings
 
-from checkout.checks import check_gateway_settings, check_limits_cache, check_middleware
+from checkout.checks import (
+    check_gateway_settings,
+    check_limits_cache,
+    check_middleware,
+    check_retention,
+)
 
 REAL = {
     "GATEWAY_URL": "https://gateway-test.jcc.com.cy/payment/",
@@ -115,3 +120,19 @@ def test_w008_per_process_cache_for_the_limits_with_debug_off(settings):
     settings.DEBUG = True
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert check_limits_cache() == []
+
+
+def test_w009_unusable_retention():
+    def retention_ids(value) -> set[str]:
+        with override_settings(CHECKOUT={**REAL, "RETENTION": value}):
+            messages = check_retention()
+        assert all(m.hint for m in messages)
+        return {m.id for m in messages}
+
+    assert retention_ids({"exchanges": -1}) == {"checkout.W009"}
+    assert retention_ids({"exchange": 30}) == {"checkout.W009"}
+    assert retention_ids({"personal_data": "730"}) == {"checkout.W009"}
+    assert retention_ids([180]) == {"checkout.W009"}
+    assert retention_ids({"exchanges": 30, "notifications": None, "personal_data": 0}) == set()
+    with override_settings(CHECKOUT=REAL):
+        assert check_retention() == []

@@ -43,7 +43,10 @@ def probe(filters: str, tmp_path: Path) -> tuple[dict, str]:
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "JCC_", "CHECKOUT_"))
     }
+    (tmp_path / "empty.env").write_text("")
     env.update(
+        # Only what is set here: no .env file of the checkout applies.
+        ENV_FILE=str(tmp_path / "empty.env"),
         DEBUG="false",
         SECRET_KEY="a-long-random-production-secret-key-for-this-test-only",
         ALLOWED_HOSTS="shop.example",

@@ -130,6 +130,7 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
         "created_at",
         "expires_at",
         "fulfilled_at",
+        "anonymised_at",
         "history",
         "exchanges",
         "notifications",

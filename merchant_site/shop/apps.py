@@ -7,3 +7,6 @@ class ShopConfig(AppConfig):
     name = "merchant_site.shop"
     label = "shop"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from merchant_site.shop import signals  # noqa: F401 - connects the receivers

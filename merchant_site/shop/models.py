@@ -29,7 +29,8 @@ class Purchase(models.Model):
     """What a shopper ordered: the cart as it was at checkout, paid through one Order."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    email = models.EmailField()
+    # Blank once the order's personal data has been cleared (see merchant_site.shop.signals).
+    email = models.EmailField(blank=True)
     amount = models.PositiveBigIntegerField(help_text="In minor units (cents).")
     currency = models.CharField(max_length=3)
     # The order is created right after the purchase, in the same transaction.
