@@ -436,24 +436,30 @@ def _check_callback_key(report: _Report) -> None:
 # --- the seToken key ------------------------------------------------------------------------
 
 
-def _expiry(report: _Report, check: str, what: str, expires: datetime | None, advice: str) -> None:
+def _expiry(
+    report: _Report, check: str, what: str, expires: datetime | None, advice: str, info: str = ""
+) -> None:
+    """A finding about a key's expiry; ``info`` says where it comes from."""
     if expires is None:
-        report.ok(check, _("%(what)s: no expiry date is known") % {"what": what})
+        report.ok(check, _("%(what)s: no expiry date is known") % {"what": what}, info)
     elif expires <= report.now:
         report.problem(
             check,
             _("%(what)s expired on %(date)s") % {"what": what, "date": _date(expires)},
-            advice,
+            " ".join(filter(None, [info, advice])),
         )
     elif expires - report.now <= timedelta(days=EXPIRY_WARNING_DAYS):
+        soon = _("That is within %(days)d days.") % {"days": EXPIRY_WARNING_DAYS}
         report.warning(
             check,
             _("%(what)s expires on %(date)s") % {"what": what, "date": _date(expires)},
-            _("That is within %(days)d days.") % {"days": EXPIRY_WARNING_DAYS} + " " + advice,
+            " ".join(filter(None, [info, soon, advice])),
         )
     else:
         report.ok(
-            check, _("%(what)s is valid until %(date)s") % {"what": what, "date": _date(expires)}
+            check,
+            _("%(what)s is valid until %(date)s") % {"what": what, "date": _date(expires)},
+            info,
         )
 
 
@@ -501,12 +507,13 @@ def _check_setoken_key(report: _Report, client: GatewayClient | None) -> None:
     _expiry(
         report,
         "setoken.key",
-        _("The seToken key published at %(url)s") % {"url": keys_url},
+        _("The gateway's seToken key"),
         best.expires_at,
         _(
             "The shop fetches a new key by itself once the gateway publishes one; make sure "
             "JCC does so before this one expires."
         ),
+        _("Published at %(url)s.") % {"url": keys_url},
     )
 
 
