@@ -67,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
     # form to acsUrl with PaReq/MD/TermUrl).
     "THREEDS_METHOD": "redirect",
     # Allow the bundled sandbox gateway while DEBUG is off (it fakes a bank: tests only).
-    # Read by checkout.sandbox; the core never looks at it.
+    # Read by checkout.sandbox; the core only warns about it (checkout_golive).
     "SANDBOX_ALLOWED": False,
     # Payment attempts allowed per client address and per order within WINDOW seconds.
     "RATE_LIMITS": {"per_ip": 10, "per_order": 5, "window": 600},
