@@ -131,24 +131,24 @@ def run_checks(
     configured = _check_gateway_settings(report, url, username, password, provider)
     _check_site_url(report)
     _check_callback_key(report)
+    own_client = None
+    if gateway and configured and client is None:
+        timeouts = checkout_settings.TIMEOUTS
+        client = own_client = GatewayClient(
+            url,
+            username,
+            password,
+            timeouts=(timeouts["connect"], timeouts["read"]),
+            status_retries=0,
+        )
     reachable = False
-    if gateway and configured:
-        if client is None:
-            timeouts = checkout_settings.TIMEOUTS
-            client = GatewayClient(
-                url,
-                username,
-                password,
-                timeouts=(timeouts["connect"], timeouts["read"]),
-                status_retries=0,
-            )
-            try:
-                reachable = _check_credentials(report, client)
-            finally:
-                client.close()
-        else:
+    try:
+        if gateway and configured and client is not None:
             reachable = _check_credentials(report, client)
-    _check_setoken_key(report, client if reachable else None)
+        _check_setoken_key(report, client if reachable else None)
+    finally:
+        if own_client is not None:
+            own_client.close()
     for check in _LOCAL_CHECKS:
         check(report)
     return report.findings
