@@ -14,11 +14,17 @@ from checkout.conf import checkout_settings, merged_retention
 from checkout.reporting import CardDataExceptionReporterFilter
 
 __all__ = [
+    "CHARSET_MIDDLEWARE",
+    "CSRF_MIDDLEWARE",
+    "SECURITY_HEADERS_MIDDLEWARE",
+    "charset_middleware_in_place",
     "check_exception_reporter_filter",
     "check_gateway_settings",
     "check_limits_cache",
     "check_middleware",
     "check_retention",
+    "per_process_cache",
+    "security_headers_installed",
 ]
 
 
@@ -71,27 +77,53 @@ def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[check
     return messages
 
 
-_CSRF = "django.middleware.csrf.CsrfViewMiddleware"
-_CHARSET = "checkout.middleware.FormCharsetMiddleware"
+CSRF_MIDDLEWARE = "django.middleware.csrf.CsrfViewMiddleware"
+CHARSET_MIDDLEWARE = "checkout.middleware.FormCharsetMiddleware"
+SECURITY_HEADERS_MIDDLEWARE = "checkout.middleware.SecurityHeadersMiddleware"
 #: Cache backends that keep their data in one server process.
 _PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
 )
 
+# The conditions below are shared with the going-live check (checkout.golive).
+
+
+def _middleware() -> list[str]:
+    return [str(name) for name in getattr(settings, "MIDDLEWARE", None) or []]
+
+
+def charset_middleware_in_place() -> bool:
+    """FormCharsetMiddleware runs before CsrfViewMiddleware (or there is no CSRF check)."""
+    middleware = _middleware()
+    if CSRF_MIDDLEWARE not in middleware:
+        return True
+    return CHARSET_MIDDLEWARE in middleware and middleware.index(
+        CHARSET_MIDDLEWARE
+    ) < middleware.index(CSRF_MIDDLEWARE)
+
+
+def security_headers_installed() -> bool:
+    """SecurityHeadersMiddleware is in MIDDLEWARE."""
+    return SECURITY_HEADERS_MIDDLEWARE in _middleware()
+
+
+def per_process_cache() -> str:
+    """The default cache's backend if it keeps its data in one server process, else ""."""
+    default = getattr(settings, "CACHES", {}).get("default", {})
+    backend = str(default.get("BACKEND", ""))
+    return backend if backend in _PER_PROCESS_CACHES else ""
+
 
 @checks.register(checks.Tags.security, "checkout")
 def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    if _CSRF not in middleware:
-        return []
-    if _CHARSET in middleware and middleware.index(_CHARSET) < middleware.index(_CSRF):
+    if charset_middleware_in_place():
         return []
     return [
         checks.Warning(
             "FormCharsetMiddleware is not installed before CsrfViewMiddleware: a form body "
             "in another charset than UTF-8 makes Django answer with a server error.",
-            hint=f"Add {_CHARSET!r} to MIDDLEWARE before {_CSRF!r}.",
+            hint=f"Add {CHARSET_MIDDLEWARE!r} to MIDDLEWARE before {CSRF_MIDDLEWARE!r}.",
             id="checkout.W007",
         )
     ]
@@ -99,10 +131,7 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
 
 @checks.register(checks.Tags.security, "checkout")
 def check_limits_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    if settings.DEBUG:
-        return []
-    backend = str(getattr(settings, "CACHES", {}).get("default", {}).get("BACKEND", ""))
-    if backend not in _PER_PROCESS_CACHES:
+    if settings.DEBUG or not per_process_cache():
         return []
     return [
         checks.Warning(

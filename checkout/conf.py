@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
     # form to acsUrl with PaReq/MD/TermUrl).
     "THREEDS_METHOD": "redirect",
     # Allow the bundled sandbox gateway while DEBUG is off (it fakes a bank: tests only).
-    # Read by checkout.sandbox; the core never looks at it.
+    # Read by checkout.sandbox; the core only warns about it (checkout_golive).
     "SANDBOX_ALLOWED": False,
     # Confirm every card payment with getOrderStatusExtended.do, also an approval that the
     # instantPayment.do answer settles on its own (one more round trip per payment).

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -21,12 +22,13 @@ from django.views.decorators.debug import sensitive_variables
 from checkout.cards import CardData
 from checkout.conf import checkout_settings
 from checkout.exceptions import GatewayError
-from checkout.gateway import GatewayClient, get_client
+from checkout.gateway import GatewayClient, SeTokenKey, get_client
 from checkout.keys import load_rsa_public_key, normalize_pem
 
 __all__ = [
     "DEFAULT_KEY_LIFETIME",
     "build_setoken",
+    "choose_key",
     "current_public_key",
     "setoken_plaintext",
 ]
@@ -103,6 +105,29 @@ def _cache_key(client: GatewayClient) -> str:
     return f"checkout:setoken-key:{digest}"
 
 
+def choose_key(keys: Iterable[SeTokenKey], *, now: datetime | None = None) -> SeTokenKey | None:
+    """The listed key to encrypt with: the unexpired, loadable RSA key valid the longest.
+
+    A key without an expiry counts as valid the longest. None when no key is usable.
+    """
+    moment = now or timezone.now()
+    usable = []
+    for key in keys:
+        if not key.protocol_version.upper().startswith("RSA"):
+            continue
+        if key.expires_at is not None and key.expires_at <= moment:
+            continue
+        try:
+            load_rsa_public_key(key.key_value)
+        except ValueError:
+            continue
+        usable.append(key)
+    if not usable:
+        return None
+    far_future = moment + timedelta(days=36500)
+    return max(usable, key=lambda k: k.expires_at or far_future)
+
+
 def current_public_key(client: GatewayClient | None = None) -> str | None:
     """The seToken public key: the setting, else a live key from se/keys.do (cached).
 
@@ -127,22 +152,10 @@ def current_public_key(client: GatewayClient | None = None) -> str | None:
         logger.warning("could not fetch seToken keys: %s", err)
         return None
     now = timezone.now()
-    usable = []
-    for key in keys:
-        if not key.protocol_version.upper().startswith("RSA"):
-            continue
-        if key.expires_at is not None and key.expires_at <= now:
-            continue
-        try:
-            load_rsa_public_key(key.key_value)
-        except ValueError:
-            continue
-        usable.append(key)
-    if not usable:
+    best = choose_key(keys, now=now)
+    if best is None:
         logger.warning("se/keys.do listed no unexpired RSA key")
         return None
-    far_future = now + timedelta(days=36500)
-    best = max(usable, key=lambda k: k.expires_at or far_future)
     pem = normalize_pem(best.key_value)
     lifetime = DEFAULT_KEY_LIFETIME
     if best.expires_at is not None:
