@@ -80,6 +80,7 @@ def apply_order_status(
                 operator=operator,
                 note=f"mismatch: {reason}",
                 fields={"gateway_status": status.order_status, "action_code": status.action_code},
+                locked=True,
             )
         target = target_status(status)
         fields = _status_fields(locked, status, target)
@@ -107,7 +108,7 @@ def apply_order_status(
             )
             return locked, False
         return transition(
-            locked, target, source=source, operator=operator, note=note, fields=fields
+            locked, target, source=source, operator=operator, note=note, fields=fields, locked=True
         )
 
 

@@ -61,6 +61,7 @@ def transition(
     note: str = "",
     fields: Mapping[str, Any] | None = None,
     expect: frozenset[str] | set[str] | None = None,
+    locked: bool = False,
 ) -> tuple[Payment, bool]:
     """Move a payment to ``to_status`` under a row lock.
 
@@ -68,65 +69,85 @@ def transition(
     the status the payment already has is a no-op (only ``fields`` are saved), except for
     the self-transitions the table allows when money moved. ``expect`` names the statuses
     the caller's decision was based on; if the row has moved on meanwhile, nothing is
-    applied and ``(payment, False)`` is returned.
+    applied and ``(payment, False)`` is returned. ``locked=True`` says the caller read
+    ``payment`` with ``select_for_update().select_related("order")`` in the transaction it
+    is in now: it is used as it is, not read again.
     """
     pk = payment.pk if isinstance(payment, Payment) else payment
     fields = dict(fields or {})
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"transition() cannot set {sorted(unknown)}.")
-    with transaction.atomic():
-        locked = Payment.objects.select_for_update().select_related("order").get(pk=pk)
-        from_status = locked.status
-        if expect is not None and from_status not in expect:
-            return locked, False
-        changed = [name for name, value in fields.items() if getattr(locked, name) != value]
-        for name in changed:
-            setattr(locked, name, fields[name])
-        same = from_status == to_status
-        money_moved = "refunded_amount" in changed or "captured_amount" in changed
-        if same and not (money_moved and to_status in TRANSITIONS.get(from_status, ())):
-            if changed:
-                locked.save(update_fields=[*changed, "updated_at"])
-            return locked, False
-        if to_status not in TRANSITIONS.get(from_status, frozenset()):
-            raise InvalidTransition(f"{locked}: {from_status} → {to_status} is not allowed.")
-        locked.status = to_status
-        update = ["status", "updated_at", *changed]
-        if not TRANSITIONS.get(to_status) or to_status in SECURED_STATUSES:
-            locked.settled_at = locked.settled_at or timezone.now()
-            update.append("settled_at")
-        locked.save(update_fields=update)
-        StatusChange.objects.create(
-            payment=locked,
-            from_status=from_status,
-            to_status=to_status,
-            source=source,
-            operator=operator if getattr(operator, "pk", None) else None,
-            gateway_status=locked.gateway_status,
-            action_code=locked.action_code,
-            note=note[:255],
-        )
-        logger.info(
-            "payment %s: %s -> %s (%s)", locked.order_number, from_status, to_status, source
-        )
-        first_secured = to_status in SECURED_STATUSES and from_status not in SECURED_STATUSES
-        if first_secured:
-            # Lock the order too so two attempts cannot both announce it as paid.
-            Order.objects.select_for_update().filter(pk=locked.order_id).first()
-            first_secured = not (
-                Payment.objects.filter(order_id=locked.order_id, status__in=SECURED_STATUSES)
-                .exclude(pk=locked.pk)
-                .exists()
+    if locked:
+        if not (isinstance(payment, Payment) and transaction.get_connection().in_atomic_block):
+            raise ValueError(
+                "transition(locked=True): pass the payment locked in this transaction."
             )
-        # Robust: a receiver's failure is logged and must not turn a committed transition
-        # into an error for the caller (a shopper's page, a callback); checkout_sync sends
-        # order_paid again until the order is marked fulfilled.
-        transaction.on_commit(
-            lambda: _announce(locked, from_status, to_status, source, first_secured),
-            robust=True,
+        return _apply(payment, to_status, source, operator, note, fields, expect)
+    with transaction.atomic():
+        # With the order joined, PostgreSQL locks the order's row too: two attempts of one
+        # order cannot both be announced as paid.
+        row = Payment.objects.select_for_update().select_related("order").get(pk=pk)
+        return _apply(row, to_status, source, operator, note, fields, expect)
+
+
+def _apply(
+    locked: Payment,
+    to_status: str,
+    source: str,
+    operator: Any,
+    note: str,
+    fields: dict[str, Any],
+    expect: frozenset[str] | set[str] | None,
+) -> tuple[Payment, bool]:
+    from_status = locked.status
+    if expect is not None and from_status not in expect:
+        return locked, False
+    changed = [name for name, value in fields.items() if getattr(locked, name) != value]
+    for name in changed:
+        setattr(locked, name, fields[name])
+    same = from_status == to_status
+    money_moved = "refunded_amount" in changed or "captured_amount" in changed
+    if same and not (money_moved and to_status in TRANSITIONS.get(from_status, ())):
+        if changed:
+            locked.save(update_fields=[*changed, "updated_at"])
+        return locked, False
+    if to_status not in TRANSITIONS.get(from_status, frozenset()):
+        raise InvalidTransition(f"{locked}: {from_status} → {to_status} is not allowed.")
+    locked.status = to_status
+    update = ["status", "updated_at", *changed]
+    if not TRANSITIONS.get(to_status) or to_status in SECURED_STATUSES:
+        locked.settled_at = locked.settled_at or timezone.now()
+        update.append("settled_at")
+    locked.save(update_fields=update)
+    StatusChange.objects.create(
+        payment=locked,
+        from_status=from_status,
+        to_status=to_status,
+        source=source,
+        operator=operator if getattr(operator, "pk", None) else None,
+        gateway_status=locked.gateway_status,
+        action_code=locked.action_code,
+        note=note[:255],
+    )
+    logger.info("payment %s: %s -> %s (%s)", locked.order_number, from_status, to_status, source)
+    first_secured = to_status in SECURED_STATUSES and from_status not in SECURED_STATUSES
+    if first_secured:
+        # The order's row is locked with the payment's (see above), so this sees every
+        # other attempt that was secured before.
+        first_secured = not (
+            Payment.objects.filter(order_id=locked.order_id, status__in=SECURED_STATUSES)
+            .exclude(pk=locked.pk)
+            .exists()
         )
-        return locked, True
+    # Robust: a receiver's failure is logged and must not turn a committed transition
+    # into an error for the caller (a shopper's page, a callback); checkout_sync sends
+    # order_paid again until the order is marked fulfilled.
+    transaction.on_commit(
+        lambda: _announce(locked, from_status, to_status, source, first_secured),
+        robust=True,
+    )
+    return locked, True
 
 
 def create_claimed(payment: Payment, *, source: str, note: str = "") -> Payment:
