@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -41,6 +41,7 @@ from checkout.keys import load_rsa_public_key
 from checkout.models import Notification, Payment, Source
 
 __all__ = [
+    "COVERED",
     "DEFERRED",
     "KEPT_HEADERS",
     "MAX_BODY",
@@ -193,8 +194,13 @@ def _remote_addr(request: HttpRequest) -> str | None:
         return None
 
 
-def store(request: HttpRequest) -> Notification:
-    """Save the delivery as received (committed at once); malformed input is marked invalid."""
+def store(request: HttpRequest, *, verified: bool = False) -> Notification:
+    """Save the delivery as received (committed at once); malformed input is marked invalid.
+
+    With ``verified``, its checksum is checked first (no I/O), so the row is written once
+    with the verdict: valid, refused with the reason, or unverified (no key, or the check
+    itself failed) for ``handle()`` to report.
+    """
     params, problems = _read_params(request)
     notification = Notification(
         method=(request.method or "")[:8],
@@ -205,6 +211,16 @@ def store(request: HttpRequest) -> Notification:
     if problems:
         notification.valid = False
         notification.error = "malformed: " + "; ".join(problems)
+    elif verified:
+        try:
+            verify(notification)
+        except CallbackError as err:
+            notification.valid, notification.error = False, str(err)[:2000]
+        except Exception:
+            # Not verified here: handle() verifies again and says why, once the row is safe.
+            logger.debug("notification: checksum not checked before storing", exc_info=True)
+        else:
+            notification.valid = True
     notification.save()
     return notification
 
@@ -254,12 +270,13 @@ def find_payment(params: Mapping[str, Any]) -> Payment | None:
     The gateway id is a fallback only: a notification naming an order number we do not
     know is about an order that is not ours, whatever its mdOrder says.
     """
+    payments = Payment.objects.select_related("order")
     number = _param(params, "orderNumber")
     if number:
-        return Payment.objects.filter(order_number=number).first()
+        return payments.filter(order_number=number).first()
     md_order = _param(params, "mdOrder")
     if md_order:
-        return Payment.objects.filter(gateway_order_id=md_order).first()
+        return payments.filter(gateway_order_id=md_order).first()
     return None
 
 
@@ -340,8 +357,7 @@ def _process(notification: Notification, source: str) -> Outcome:
             notification, error=f"status query refused: {err}", processed=False, payment=payment
         )
         return Outcome(503, "status query refused, please retry")
-    _finish(notification, error=note, processed=True, payment=payment)
-    settle_covered(payment.pk, started)
+    _finish_covering(notification, payment.pk, started, note)
     logger.info(
         "notification %s for %s: %s (%s)",
         notification.pk,
@@ -394,11 +410,45 @@ def _refresh_or_release(payment: Payment, source: str, started: datetime) -> tup
         raise
 
 
+#: What a deferred delivery's row says once a later status query settled it.
+COVERED = "settled by a later status query"
+
+
+def _finish_covering(
+    notification: Notification, payment_pk: int, started: datetime, note: str
+) -> None:
+    """Mark this delivery processed, and with it the deferred ones its query covered.
+
+    One UPDATE: a delivery is covered by a status query that started after it arrived.
+    """
+    this = Q(pk=notification.pk)
+    now = timezone.now()
+    Notification.objects.filter(this | _deferred_before(payment_pk, started)).update(
+        processed_at=now,
+        payment_id=payment_pk,
+        error=Case(When(this, then=Value(note[:2000])), default=Value(COVERED)),
+        attempts=Case(
+            When(this, then=F("attempts") + 1),
+            default=F("attempts"),
+            output_field=Notification._meta.get_field("attempts"),
+        ),
+    )
+    notification.processed_at, notification.error = now, note[:2000]
+    notification.payment_id = payment_pk
+    notification.attempts += 1
+
+
+def _deferred_before(payment_pk: int, started: datetime) -> Q:
+    return Q(
+        payment_id=payment_pk, processed_at__isnull=True, received_at__lte=started, error=DEFERRED
+    )
+
+
 def settle_covered(payment_pk: int, started: datetime) -> int:
     """Mark deferred deliveries that arrived before a query that started at ``started``."""
-    return Notification.objects.filter(
-        payment_id=payment_pk, processed_at__isnull=True, received_at__lte=started, error=DEFERRED
-    ).update(processed_at=timezone.now(), error="settled by a later status query")
+    return Notification.objects.filter(_deferred_before(payment_pk, started)).update(
+        processed_at=timezone.now(), error=COVERED
+    )
 
 
 def schedule_follow_up(payment_pk: int) -> None:
@@ -445,10 +495,11 @@ def handle(notification: Notification, *, source: str = Source.CALLBACK) -> Outc
         verify(notification)
     except CallbackError as err:
         logger.warning("notification %s refused: %s", notification.pk, err)
-        try:
-            _finish(notification, error=str(err), processed=False, valid=False)
-        except DatabaseError:
-            logger.exception("notification %s: could not record the refusal", notification.pk)
+        if notification.attempts or notification.error != str(err)[:2000]:
+            try:
+                _finish(notification, error=str(err), processed=False, valid=False)
+            except DatabaseError:
+                logger.exception("notification %s: could not record the refusal", notification.pk)
         return Outcome(400, f"refused: {err}")
     except CallbackKeyMissing as err:
         logger.error("notification %s not verified: %s", notification.pk, err)
@@ -477,7 +528,7 @@ def handle(notification: Notification, *, source: str = Source.CALLBACK) -> Outc
 def callback(request: HttpRequest) -> HttpResponse:
     """The gateway's callback URL (GET or POST, as configured at JCC)."""
     try:
-        notification = store(request)
+        notification = store(request, verified=True)
     except Exception:
         logger.exception("callback: could not store the notification")
         return _answer(Outcome(503, "temporary failure, please retry"))
