@@ -12,9 +12,11 @@ class CheckoutConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from checkout import checks  # noqa: F401  (registers the system checks)
+        from checkout import checks, tasks  # noqa: F401  (checks: registers the system checks)
         from checkout.exchanges import record_exchange
         from checkout.gateway import register_exchange_hook
 
         # The gateway client knows no database: the exchange log is written here.
         register_exchange_hook(record_exchange)
+        # Callback processing on a task queue when BACKGROUND_TASKS is on.
+        tasks.install()

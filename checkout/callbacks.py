@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,12 +52,14 @@ __all__ = [
     "callback",
     "claim_query",
     "find_payment",
+    "follow_up_now",
     "handle",
     "process",
     "release_query",
     "schedule_follow_up",
     "settle_covered",
     "store",
+    "use_background",
     "verify",
 ]
 
@@ -451,11 +453,44 @@ def settle_covered(payment_pk: int, started: datetime) -> int:
     )
 
 
-def schedule_follow_up(payment_pk: int) -> None:
-    """Run one status query for the payment when its slot frees up (once per process).
+@dataclass(frozen=True)
+class _Background:
+    enabled: Callable[[], bool]
+    notification: Callable[[Notification], bool]
+    follow_up: Callable[[int, float], bool]
 
-    If this process dies first, checkout_sync settles the deferred deliveries.
+
+_background: _Background | None = None
+
+
+def use_background(
+    *,
+    enabled: Callable[[], bool],
+    notification: Callable[[Notification], bool],
+    follow_up: Callable[[int, float], bool],
+) -> None:
+    """Let a task queue take over processing (``checkout.tasks`` calls this when ready).
+
+    ``enabled()`` is asked each time; ``notification(row)`` and ``follow_up(pk, delay)``
+    queue the work and return False when they could not, so it runs here instead.
     """
+    global _background
+    _background = _Background(enabled=enabled, notification=notification, follow_up=follow_up)
+
+
+def _queue() -> _Background | None:
+    return _background if _background is not None and _background.enabled() else None
+
+
+def schedule_follow_up(payment_pk: int) -> None:
+    """Run one status query for the payment when its slot frees up.
+
+    Queued as a task when background processing is on, else a timer of this process
+    (once per payment). If the work is lost, checkout_sync settles the deferred deliveries.
+    """
+    queue = _queue()
+    if queue is not None and queue.follow_up(payment_pk, _interval()):
+        return
     with _scheduled_lock:
         if payment_pk in _scheduled:
             return
@@ -468,6 +503,15 @@ def schedule_follow_up(payment_pk: int) -> None:
 def _follow_up(payment_pk: int) -> None:
     with _scheduled_lock:
         _scheduled.discard(payment_pk)
+    try:
+        follow_up_now(payment_pk)
+    finally:
+        # A timer's thread: its connection is closed by the thread that opened it.
+        connection.close()
+
+
+def follow_up_now(payment_pk: int) -> None:
+    """The follow-up: one status query if deliveries of the payment wait for one."""
     try:
         waiting = Notification.objects.filter(
             payment_id=payment_pk, processed_at__isnull=True, error=DEFERRED
@@ -485,12 +529,16 @@ def _follow_up(payment_pk: int) -> None:
     except Exception:
         # The deliveries stay stored and unprocessed: checkout_sync settles them.
         logger.exception("payment %s: follow-up status query failed", payment_pk)
-    finally:
-        connection.close()
 
 
-def handle(notification: Notification, *, source: str = Source.CALLBACK) -> Outcome:
-    """Verify a stored notification, then process it; never raises."""
+def handle(
+    notification: Notification, *, source: str = Source.CALLBACK, background: bool = False
+) -> Outcome:
+    """Verify a stored notification, then process it; never raises.
+
+    With ``background`` (the callback view) and a task queue in use, a verified delivery
+    is queued and answered 200; the queue's worker processes it.
+    """
     try:
         verify(notification)
     except CallbackError as err:
@@ -518,6 +566,9 @@ def handle(notification: Notification, *, source: str = Source.CALLBACK) -> Outc
             logger.exception("notification %s: could not record the verification", notification.pk)
             return Outcome(503, "temporary failure, please retry")
         notification.valid = True
+    queue = _queue() if background else None
+    if queue is not None and queue.notification(notification):
+        return Outcome(200, "OK")
     return process(notification, source=source)
 
 
@@ -532,7 +583,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     except Exception:
         logger.exception("callback: could not store the notification")
         return _answer(Outcome(503, "temporary failure, please retry"))
-    return _answer(handle(notification))
+    return _answer(handle(notification, background=True))
 
 
 def _answer(outcome: Outcome) -> HttpResponse:

@@ -10,6 +10,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from checkout import tasks
 from checkout.conf import checkout_settings, merged_retention
 from checkout.reporting import CardDataExceptionReporterFilter
 
@@ -18,6 +19,7 @@ __all__ = [
     "CSRF_MIDDLEWARE",
     "SECURITY_HEADERS_MIDDLEWARE",
     "charset_middleware_in_place",
+    "check_background_tasks",
     "check_exception_reporter_filter",
     "check_gateway_settings",
     "check_limits_cache",
@@ -191,3 +193,18 @@ def check_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
             )
         ]
     return []
+
+
+@checks.register("checkout")
+def check_background_tasks(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if not checkout_settings.BACKGROUND_TASKS or tasks.background_enabled():
+        return []
+    return [
+        checks.Warning(
+            "BACKGROUND_TASKS is on but no tasks framework is installed: callbacks are "
+            "processed in the request.",
+            hint="On Django 5.2, pip install django-tasks (django-jcc-checkout[tasks]); "
+            "Django 6 has django.tasks built in.",
+            id="checkout.W010",
+        )
+    ]

@@ -71,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
     # Allow the bundled sandbox gateway while DEBUG is off (it fakes a bank: tests only).
     # Read by checkout.sandbox; the core only warns about it (checkout_golive).
     "SANDBOX_ALLOWED": False,
+    # Process callback notifications (and the follow-up queries of deferred ones) as tasks
+    # of Django's tasks framework (django.tasks; the django-tasks package on Django 5.2),
+    # on the backend of settings.TASKS. Off: in the request, as without a worker.
+    "BACKGROUND_TASKS": False,
     # Confirm every card payment with getOrderStatusExtended.do, also an approval that the
     # instantPayment.do answer settles on its own (one more round trip per payment).
     "CONFIRM_CARD_PAYMENTS": False,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from checkout import sync
+from checkout import sync, tasks
 
 __all__ = ["Command"]
 
@@ -53,6 +53,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-report", action="store_true", help="Do not mail the admins a report."
         )
+        parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="Queue one task per payment to settle (checkout.tasks.settle_payment) for "
+            "the task workers, instead of settling them here.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -69,6 +75,13 @@ class Command(BaseCommand):
             report=not options["no_report"],
         )
         verbosity = int(options["verbosity"])
+        if options["enqueue"]:
+            if not tasks.framework():
+                raise CommandError("--enqueue needs a tasks framework (django-tasks on 5.2).")
+            count = tasks.enqueue_settlement(run_options)
+            if verbosity >= 1:
+                self.stdout.write(f"{count} payment(s) queued for settlement")
+            return
 
         def progress(line: str) -> None:
             if verbosity >= 1:
