@@ -135,3 +135,27 @@ def test_a_deferred_delivery_is_settled_by_the_follow_up_query(sandbox_url, live
     assert status_queries(payment) == before + 1
     follow_up = Exchange.objects.filter(payment=payment).latest("pk")
     assert follow_up.created_at >= second.received_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_partial_refunds_a_moment_apart_are_both_reflected(sandbox_url, live_server, interval):
+    from checkout.sandbox import processing
+    from checkout.sandbox.models import Order as BankOrder
+
+    interval(0.5)
+    payment = paid_payment(live_server.url)
+    body = signed_notification(payment)
+    http = Client(raise_request_exception=True)
+    url = reverse("jcc_checkout:callback")
+    # Refunds made at the gateway itself (its merchant portal), each followed by its
+    # notification: the second arrives inside the first one's window.
+    processing.refund(BankOrder.objects.get(pk=payment.gateway_order_id), 400)
+    assert http.post(url, body, "application/x-www-form-urlencoded").status_code == 200
+    processing.refund(BankOrder.objects.get(pk=payment.gateway_order_id), 300)
+    assert http.post(url, body, "application/x-www-form-urlencoded").status_code == 200
+    payment.refresh_from_db()
+    assert payment.refunded_amount == 400  # the second one waits for the follow-up
+
+    wait_until_all_processed(payment)
+    payment.refresh_from_db()
+    assert payment.refunded_amount == 700 and payment.status == S.PARTLY_REFUNDED
