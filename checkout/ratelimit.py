@@ -68,13 +68,14 @@ def _address_key(address: str) -> str:
 
 
 def _count(key: str, window: int) -> int:
-    cache.add(key, 0, timeout=window)
+    """One more in the counter at ``key``; opens a window of ``window`` seconds if none."""
     try:
         return int(cache.incr(key))
     except ValueError:
-        # The counter expired between add() and incr(): this attempt opens a new window.
-        cache.set(key, 1, timeout=window)
-        return 1
+        # No open window: this attempt opens one (unless another request just did).
+        if cache.add(key, 1, timeout=window):
+            return 1
+        return int(cache.incr(key))
 
 
 def check_payment_attempt(request: HttpRequest, order: Order, *, peek: bool = False) -> str | None:
@@ -93,20 +94,24 @@ def check_payment_attempt(request: HttpRequest, order: Order, *, peek: bool = Fa
         ("ip", _address_key(client_ip(request)), int(limits["per_ip"])),
         ("order", str(order.pk), int(limits["per_order"])),
     )
+    keys = {
+        f"{KEY_PREFIX}:{kind}:{ident}": (kind, limit)
+        for kind, ident, limit in counters
+        if limit > 0
+    }
     over = []
-    for kind, ident, limit in counters:
-        if limit <= 0:
-            continue
-        key = f"{KEY_PREFIX}:{kind}:{ident}"
-        try:
-            count = int(cache.get(key) or 0) + 1 if peek else _count(key, window)
-        except Exception:
-            # A cache outage must not stop every sale; the gateway has its own attempt
-            # limits behind this one. Loud in the log, so that it gets fixed.
-            logger.exception("payment attempt limit not checked: the cache is unavailable")
-            return None
-        if count > limit:
-            over.append(kind)
+    try:
+        # Peeking reads both counters in one round trip to the cache.
+        seen = cache.get_many(list(keys)) if peek else {}
+        for key, (kind, limit) in keys.items():
+            count = int(seen.get(key) or 0) + 1 if peek else _count(key, window)
+            if count > limit:
+                over.append(kind)
+    except Exception:
+        # A cache outage must not stop every sale; the gateway has its own attempt
+        # limits behind this one. Loud in the log, so that it gets fixed.
+        logger.exception("payment attempt limit not checked: the cache is unavailable")
+        return None
     if not over:
         return None
     logger.warning(

@@ -760,3 +760,35 @@ def test_return_view_is_lean_and_does_not_grow_with_orders(client, gateway):
     # secured attempt.
     assert data <= 8, queries.captured_queries
     print(f"return view (3-D Secure approved): {data} data statements")
+
+
+def test_card_post_cache_round_trips(client, gateway, monkeypatch):
+    from django.core.cache import caches
+
+    order = new_order(client)
+    client.get(card_url(order))  # the seToken key is fetched and cached here
+    backend = caches["default"]
+    calls: list[str] = []
+    depth = [0]
+
+    def recording(name, original):
+        def call(*args, **kwargs):
+            # Only the app's own calls: not those a backend makes to itself.
+            if depth[0] == 0:
+                calls.append(name)
+            depth[0] += 1
+            try:
+                return original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        return call
+
+    for name in ("get", "get_many", "set", "add", "incr", "delete", "set_many", "touch"):
+        monkeypatch.setattr(backend, name, recording(name, getattr(backend, name)))
+    pay(client, order, APPROVE)
+    assert latest(order).status == S.PAID
+    # Peek at both attempt counters at once, count the attempt on each (opening the
+    # counters of a new window), read the seToken key (the card fields came without a
+    # browser-built token). Nothing else: no session write, no other cache key.
+    assert sorted(calls) == ["add", "add", "get", "get_many", "incr", "incr"], calls
