@@ -444,7 +444,7 @@ class OperationPagesMixin(AdminMixin):
         summary = [
             (_("Status"), payment.get_status_display()),
             (_("Amount"), format_money(payment.amount, code)),
-            (_("Held"), format_money(payment.approved_amount, code)),
+            (_("Approved"), format_money(payment.approved_amount, code)),
             (_("Captured"), format_money(payment.captured_amount, code)),
             (_("Refunded"), format_money(payment.refunded_amount, code)),
             (_("Card"), card_label(payment.card_brand, payment.masked_pan) or "—"),
