@@ -180,6 +180,16 @@ class TestOperationPages:
         # Nothing is offered for it any more.
         assert buttons(admin_client.get(order_url(held))) == set()
 
+    def test_atomic_requests_do_not_wrap_the_gateway_call(self, admin_client, live, monkeypatch):
+        from django.db import connections
+
+        paid = pay(live)
+        monkeypatch.setitem(connections["default"].settings_dict, "ATOMIC_REQUESTS", True)
+        confirmation = review(admin_client, paid, "refund", amount="2.00")
+        done = confirm(admin_client, paid, "refund", confirmation)
+        assert messages_of(done)[0][0] == "success"
+        assert bank(paid).refunded_amount == 200
+
     def test_the_change_button_goes_back_to_the_form(self, admin_client, live):
         paid = pay(live)
         confirmation = review(admin_client, paid, "refund", amount="1.00")
