@@ -13,6 +13,9 @@ gateway is called:
    settles it later with a status query; the call is never repeated.
 4. Confirm with a status query, apply it through ``services.apply_order_status()`` (the
    history row names the operator and the reason) and clear the intent.
+
+The messages of the exceptions raised here are translated and do not repeat the payment's
+number: the caller, which knows the payment, names it once.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from checkout import services
 from checkout.conf import checkout_settings
@@ -79,6 +83,14 @@ _STARTS = {
 }
 
 G = GatewayOrderStatus
+
+#: Why an operator lacking the permission is refused (messages without the payment: the
+#: caller names it once).
+_NO_PERMISSION: dict[str, Callable[[], str]] = {
+    CAPTURE: lambda: gettext("You may not capture payments."),
+    VOID: lambda: gettext("You may not void payments."),
+    REFUND: lambda: gettext("You may not refund payments."),
+}
 
 
 def capture(
@@ -141,12 +153,12 @@ def _run(
     payment: Payment, operation: str, amount: int | None, *, operator: Any, reason: str
 ) -> Payment:
     if operator is not None and not operator.has_perm(PERMISSIONS[operation]):
-        raise PermissionDenied(f"You may not {operation} payments.")
+        raise PermissionDenied(_NO_PERMISSION[operation]())
     reason = " ".join(str(reason or "").split())
     if not reason:
-        raise OperationNotAllowed("Give a reason: it is kept in the payment's history.")
+        raise OperationNotAllowed(gettext("Give a reason: it is kept in the payment's history."))
     if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
-        raise OperationNotAllowed("The amount must be a whole number of minor units.")
+        raise OperationNotAllowed(gettext("The amount must be a whole number of minor units."))
     require_no_transaction(f"{operation} of a payment")
     claimed = _claim(payment, operation, amount, operator=operator, reason=reason)
     try:
@@ -222,26 +234,30 @@ def _claim(
         locked = Payment.objects.select_for_update().select_related("order").get(pk=payment.pk)
         if locked.pending_operation:
             raise OperationNotAllowed(
-                f"{locked}: a {locked.pending_operation} is already in progress."
+                gettext("a %(operation)s is already in progress")
+                % {"operation": locked.pending_operation}
             )
         if locked.status not in _STARTS[operation]:
             raise OperationNotAllowed(
-                f"{locked}: cannot {operation} a payment that is {locked.get_status_display()}."
+                gettext("cannot %(operation)s a payment that is %(status)s")
+                % {"operation": operation, "status": locked.get_status_display()}
             )
         if not locked.gateway_order_id:
-            raise OperationNotAllowed(f"{locked}: the gateway's order id is unknown.")
+            raise OperationNotAllowed(gettext("the gateway's order id is unknown"))
         limit = _limit(locked, operation)
         if amount is None:
             amount = limit
         if amount <= 0 or amount > limit:
             raise OperationNotAllowed(
-                f"{locked}: {operation} amount must be between "
-                f"{format_amount(1, locked.currency)} and {format_amount(limit, locked.currency)}."
+                gettext("the %(operation)s amount must be between %(least)s and %(most)s")
+                % {
+                    "operation": operation,
+                    "least": format_amount(1, locked.currency),
+                    "most": format_amount(limit, locked.currency),
+                }
             )
         if operation == REFUND and locked.status == S.HELD and amount != limit:
-            raise OperationNotAllowed(
-                f"{locked}: the payment is only held: void it, or capture less."
-            )
+            raise OperationNotAllowed(gettext("the payment is only held: void it, or capture less"))
         locked.pending_operation = operation
         locked.pending_amount = amount
         locked.pending_since = timezone.now()
@@ -303,18 +319,20 @@ def _choose_call(payment: Payment, status: OrderStatus) -> Callable[[], Any]:
         if operation == CAPTURE:
             if amount > approved:
                 held = format_amount(approved, payment.currency)
-                raise OperationNotAllowed(f"{payment}: the gateway holds only {held}.")
+                raise OperationNotAllowed(
+                    gettext("the gateway holds only %(held)s") % {"held": held}
+                )
             return lambda: client.deposit(order_id, amount, context=payment)
         if operation == REFUND and amount < approved:
-            raise OperationNotAllowed(f"{payment}: the gateway still only holds this payment.")
+            raise OperationNotAllowed(gettext("the gateway still only holds this payment"))
         # Void, or a full "refund" of money that was never captured.
         return lambda: client.reverse(order_id, context=payment)
     if gateway in DEPOSITED_ORDER_STATUSES and operation == REFUND:
         available = amounts.deposited - amounts.refunded
         if amount > available:
             raise OperationNotAllowed(
-                f"{payment}: the gateway has only {format_amount(available, payment.currency)} "
-                "left to refund."
+                gettext("the gateway has only %(available)s left to refund")
+                % {"available": format_amount(available, payment.currency)}
             )
         return lambda: client.refund(
             order_id,
@@ -324,10 +342,12 @@ def _choose_call(payment: Payment, status: OrderStatus) -> Callable[[], Any]:
             context=payment,
         )
     refundable = gateway in DEPOSITED_ORDER_STATUSES and amounts.deposited > amounts.refunded
-    hint = " Refund it instead." if refundable else ""
-    raise OperationNotAllowed(
-        f"{payment}: the gateway reports {_state(status)}: cannot {operation}.{hint}"
+    text = (
+        gettext("the gateway reports %(state)s: cannot %(operation)s; refund it instead")
+        if refundable
+        else gettext("the gateway reports %(state)s: cannot %(operation)s")
     )
+    raise OperationNotAllowed(text % {"state": _state(status), "operation": operation})
 
 
 def _happened(payment: Payment, status: OrderStatus) -> bool:

@@ -41,12 +41,14 @@ from checkout.keys import load_rsa_public_key
 from checkout.models import Notification, Payment, Source
 
 __all__ = [
+    "BY_PENDING",
     "COVERED",
     "DEFERRED",
     "KEPT_HEADERS",
     "MAX_BODY",
     "MAX_PARAMS",
     "MAX_VALUE_LENGTH",
+    "NOT_OURS",
     "CallbackKeyMissing",
     "Outcome",
     "callback",
@@ -310,6 +312,12 @@ def process(notification: Notification, *, source: str = Source.CALLBACK) -> Out
         return Outcome(503, "temporary failure, please retry")
 
 
+#: What the row of a delivery about an order this shop does not know says.
+NOT_OURS = "unknown order"
+#: How the row of a delivery left to a back-office operation in flight begins.
+BY_PENDING = "settled by the pending "
+
+
 def _process(notification: Notification, source: str) -> Outcome:
     params = notification.params
     payment = find_payment(params)
@@ -322,7 +330,7 @@ def _process(notification: Notification, source: str) -> Outcome:
             notification.pk,
             _param(params, "orderNumber")[:40],
         )
-        _finish(notification, error="unknown order", processed=True)
+        _finish(notification, error=NOT_OURS, processed=True)
         return Outcome(200, "unknown order, recorded")
     note = ""
     md_order = _param(params, "mdOrder")
@@ -335,7 +343,7 @@ def _process(notification: Notification, source: str) -> Outcome:
         # settles the payment and names the operator in the history.
         _finish(
             notification,
-            error=note or f"settled by the pending {payment.pending_operation}",
+            error=note or f"{BY_PENDING}{payment.pending_operation}",
             processed=True,
             payment=payment,
         )

@@ -1,8 +1,9 @@
-"""What the shopper is told about an attempt, in plain words.
+"""What the shopper is told about an attempt, in plain words, and what an actionCode means.
 
 Decline reasons are named only where they help the shopper act (not enough money, an
 expired card, a mistyped security code). Fraud-related codes share the generic text with
-every unknown code, so the page cannot be used to sort stolen cards.
+every unknown code, so the page cannot be used to sort stolen cards. Operators (the
+admin) get the meaning of each group of codes, fraud included: ``action_code_meaning``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ __all__ = [
     "FRAUD",
     "GENERIC_DECLINE",
     "INSUFFICIENT_FUNDS",
+    "NO_ATTEMPT",
     "THREEDS_FAILED",
     "TIMED_OUT",
     "WRONG_CVC",
+    "action_code_meaning",
     "decline_message",
     "payment_message",
 ]
@@ -60,6 +63,8 @@ THREEDS_FAILED = frozenset(
     }
 )
 TIMED_OUT = frozenset({-2007, -2009, -2014})
+#: actionCode of an order nobody has tried to pay yet.
+NO_ATTEMPT = -100
 
 GENERIC_DECLINE = _("Your card was declined. Please contact your bank, or pay with another card.")
 
@@ -124,3 +129,24 @@ def payment_message(payment: Payment) -> Promise:
     if payment.status == S.DECLINED:
         return decline_message(payment.action_code)
     return _BY_STATUS.get(payment.status, GENERIC_DECLINE)
+
+
+#: What each group of codes means, for operators; checked in this order.
+_MEANINGS: tuple[tuple[frozenset[int], Promise], ...] = (
+    (frozenset({0}), _("approved")),
+    (frozenset({NO_ATTEMPT}), _("no attempt to pay yet")),
+    (INSUFFICIENT_FUNDS, _("not enough funds, or a card limit reached")),
+    (EXPIRED_CARD, _("card expired, or a wrong expiry date")),
+    (WRONG_CVC, _("wrong security code (CVC)")),
+    (THREEDS_FAILED, _("3-D Secure authentication failed")),
+    (TIMED_OUT, _("not completed in time")),
+    (FRAUD, _("lost or stolen card, or suspected fraud")),
+)
+
+
+def action_code_meaning(action_code: int) -> Promise:
+    """What an actionCode means, in words for operators (not for the shopper)."""
+    for codes, meaning in _MEANINGS:
+        if action_code in codes:
+            return meaning
+    return _("declined (no details for this code)")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from enum import IntEnum
 
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 __all__ = [
@@ -141,8 +142,26 @@ class GatewayOrderStatus(IntEnum):
     PENDING = 7
     PARTLY_DEPOSITED = 8  # captured in several parts
 
+    @property
+    def label(self) -> str:
+        """The state in words, for people ("deposited")."""
+        return str(_GATEWAY_LABELS[self])
+
 
 G = GatewayOrderStatus
+
+_GATEWAY_LABELS: Mapping[GatewayOrderStatus, Promise] = {
+    G.DECLINED_GENERIC: _("declined (generic)"),
+    G.REGISTERED: _("registered, not paid yet"),
+    G.APPROVED: _("approved (held)"),
+    G.DEPOSITED: _("deposited"),
+    G.REVERSED: _("reversed"),
+    G.REFUNDED: _("refunded"),
+    G.ACS_STARTED: _("3-D Secure under way"),
+    G.DECLINED: _("declined"),
+    G.PENDING: _("pending"),
+    G.PARTLY_DEPOSITED: _("partly deposited"),
+}
 
 #: Gateway states of an order whose money was captured (refunds leave it in this group).
 DEPOSITED_ORDER_STATUSES = frozenset({G.DEPOSITED, G.REFUNDED, G.PARTLY_DEPOSITED})

@@ -81,7 +81,7 @@ class TestPages:
         page = admin_client.get(reverse("admin:jcc_checkout_payment_change", args=[payment.pk]))
         body = page.content.decode()
         assert page.status_code == 200
-        assert "444455**3333" in body
+        assert "VISA 444455••3333" in body
         assert "19.99 EUR" in body
         assert "getOrderStatusExtended.do" in body  # the exchange log inline
         assert "Callback" in body  # the status history inline
@@ -98,7 +98,7 @@ class TestPages:
         page = admin_client.get(reverse("admin:jcc_checkout_order_change", args=[payment.order_id]))
         body = page.content.decode()
         assert "<th>when</th><th>attempt</th><th>from</th><th>to</th>" in body
-        assert f"<td>{payment.order_number}</td><td>processing</td><td>failed</td>" in body
+        assert f"<td>{payment.order_number}</td><td>Processing</td><td>Failed</td>" in body
         assert "&lt;b&gt;card&lt;/b&gt; refused" in body and "<b>card</b>" not in body
         # No exchange and no notification yet: a dash for each.
         assert body.count('<div class="readonly">—</div>') == 2
@@ -292,7 +292,7 @@ class TestActions:
         assert response.redirect_chain[-1][1] == 302
         assert sorted(messages_of(response)) == sorted(
             [
-                ("success", f"{waiting}: awaiting_3ds → paid"),
+                ("success", f"{waiting}: Awaiting 3-D Secure → Paid"),
                 ("success", f"{paid}: unchanged (Paid)"),
             ]
         )
@@ -333,7 +333,10 @@ class TestActions:
         held = pay(live, preauth=True)
         response = act(admin_client, PAYMENTS, "void_payments", [held], reason="out of stock")
         [(level, text)] = messages_of(response)
-        assert level == "success" and "voided" in text
+        assert (level, text) == (
+            "success",
+            f"{held}: the hold of 19.99 EUR is released; now Voided.",
+        )
         held.refresh_from_db()
         assert held.status == S.VOIDED
 
@@ -344,14 +347,34 @@ class TestActions:
         response = act(
             admin_client, PAYMENTS, "refund_payments", [paid, failed], amount="5.00", reason="r"
         )
-        result = dict((text.split(":")[0], level) for level, text in messages_of(response))
-        assert result == {str(paid): "success", str(failed): "error"}
+        # The failed payment is left out before the form, and named once, on both pages.
+        left_out = (
+            "warning",
+            f"Nothing to refund, left out: {failed} (it is Failed: nothing to refund).",
+        )
+        assert messages_of(response) == [
+            left_out,
+            (
+                "success",
+                f"{paid}: refunded 5.00 EUR; now Partly refunded, 5.00 EUR refunded of "
+                "19.99 EUR captured.",
+            ),
+        ]
+        assert all(
+            text.count(str(paid)) + text.count(str(failed)) == 1
+            for _, text in messages_of(response)
+        )
         paid.refresh_from_db()
         assert (paid.status, paid.refunded_amount) == (S.PARTLY_REFUNDED, 500)
-        # A full refund of a hold is a reversal.
-        act(admin_client, PAYMENTS, "refund_payments", [held], amount="", reason="cancelled")
+        # A hold is voided, not refunded: the action leaves it out and shows no form.
+        response = act(admin_client, PAYMENTS, "refund_payments", [held])
+        assert messages_of(response) == [
+            ("warning", f"Nothing to refund, left out: {held} (it is only held: void it instead)."),
+            ("warning", "Nothing selected can be refunded."),
+        ]
         held.refresh_from_db()
-        assert held.status == S.VOIDED
+        assert held.status == S.HELD
+        assert not Exchange.objects.filter(payment=held, operation="reverse.do").exists()
 
     def test_outcome_unknown_is_a_warning(self, admin_client, live):
         from checkout.sandbox.models import Merchant
@@ -377,8 +400,10 @@ class TestActions:
             amount="",
             reason="ship",
         )
-        [(level, text)] = messages_of(response)
-        assert level == "success" and str(held) in text
+        assert messages_of(response) == [
+            ("warning", f"Not capturable, left out: {unpaid} (no payment attempt)."),
+            ("success", f"{held}: captured 19.99 EUR; now Paid."),
+        ]
         held.refresh_from_db()
         assert held.status == S.PAID
         response = act(admin_client, ORDERS, "mark_fulfilled", [held.order, unpaid])

@@ -1,83 +1,63 @@
-"""The back-office actions: refresh, capture, void and refund, with their operation table.
+"""The back-office list actions: refresh, capture, void and refund, with their operation table.
 
 Every action goes through the service layer (``checkout.backoffice``), which locks the
 payment and records who did what and why; each selected payment gets its own message.
+Before the form of a money action is shown, the selection is checked with the same rules as
+the payment pages' buttons (``checkout.admin.operations.refusal``): what cannot take the
+operation is left out, and named, up front.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from checkout import backoffice
 from checkout.admin.base import format_money
 from checkout.admin.forms import OperationForm
-from checkout.exceptions import (
-    CheckoutError,
-    GatewayRefused,
-    GatewayUnavailable,
-    OperationNotAllowed,
-    OutcomeUnknown,
-)
+from checkout.admin.operations import OPERATIONS, limit, perform, refusal
+from checkout.exceptions import CheckoutError, GatewayRefused, GatewayUnavailable
 from checkout.models import Payment
 from checkout.status import Source
 
-if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise
-
 __all__ = ["OperationsMixin"]
 
-
-@dataclass(frozen=True)
-class _Operation:
-    """A form-backed action: its title, whether it takes an amount, what it runs, and the
-    past participle its messages use."""
-
-    title: StrOrPromise
-    with_amount: bool
-    run: Callable[[Payment, int | None, Any, str], Payment]
-    done: str
-
-
-#: What each form-backed action does, and how it is described.
-_OPERATIONS: dict[str, _Operation] = {
-    "capture": _Operation(
-        _("Capture"),
-        True,
-        lambda p, amount, user, reason: backoffice.capture(p, amount, operator=user, reason=reason),
-        "captured",
+#: The warning naming the selected rows an action leaves out, and the one for none left.
+_LEFT_OUT: dict[str, tuple[Promise, Promise]] = {
+    backoffice.CAPTURE: (
+        _("Not capturable, left out: %(rows)s."),
+        _("Nothing selected can be captured."),
     ),
-    "void": _Operation(
-        _("Void"),
-        False,
-        lambda p, amount, user, reason: backoffice.void(p, operator=user, reason=reason),
-        "voided",
+    backoffice.VOID: (
+        _("Cannot be voided, left out: %(rows)s."),
+        _("Nothing selected can be voided."),
     ),
-    "refund": _Operation(
-        _("Refund"),
-        True,
-        lambda p, amount, user, reason: backoffice.refund(p, amount, operator=user, reason=reason),
-        "refunded",
+    backoffice.REFUND: (
+        _("Nothing to refund, left out: %(rows)s."),
+        _("Nothing selected can be refunded."),
     ),
 }
 
 
-def _payment_amounts(payment: Payment) -> str:
+def _payment_amounts(payment: Payment, name: str) -> str:
     cur = payment.currency
-    return (
-        f"amount {format_money(payment.amount, cur)}, "
-        f"captured {format_money(payment.captured_amount, cur)}, "
-        f"refunded {format_money(payment.refunded_amount, cur)}"
-    )
+    return gettext(
+        "amount %(amount)s, captured %(captured)s, refunded %(refunded)s; at most %(most)s now"
+    ) % {
+        "amount": format_money(payment.amount, cur),
+        "captured": format_money(payment.captured_amount, cur),
+        "refunded": format_money(payment.refunded_amount, cur),
+        "most": format_money(limit(payment, name), cur),
+    }
 
 
 class OperationsMixin:
@@ -91,6 +71,13 @@ class OperationsMixin:
         """The selected rows' payments that ``operation`` may apply to."""
         raise NotImplementedError
 
+    def operation_candidates(
+        self, queryset: QuerySet[Any], operation: str
+    ) -> tuple[list[Payment], list[str]]:
+        """The payments the selected rows name for a money operation, and the selected rows
+        that name none (as their names)."""
+        return self.payments_for(queryset, operation), []
+
     def has_capture_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("jcc_checkout.capture_payment")
 
@@ -103,53 +90,71 @@ class OperationsMixin:
     @admin.action(description=_("Refresh from the gateway"), permissions=["refresh"])
     def refresh_from_gateway(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for payment in self.payments_for(queryset, "refresh"):
-            before = payment.status
+            before = payment.get_status_display()
+            values: dict[str, Any] = {"payment": payment}
             try:
                 payment = backoffice.refresh(payment, operator=request.user, source=Source.ADMIN)
             except GatewayRefused as err:
-                self.message_user(
-                    request,
-                    f"{payment}: the gateway refused: {err.gateway_message}",
-                    messages.ERROR,
-                )
+                values["message"] = err.gateway_message
+                text = gettext("%(payment)s: JCC refused the status query: %(message)s") % values
+                self.message_user(request, text, messages.ERROR)
             except GatewayUnavailable as err:
-                self.message_user(
-                    request, f"{payment}: gateway unavailable, try later ({err})", messages.ERROR
-                )
+                values["error"] = err
+                text = gettext("%(payment)s: JCC could not be reached; try later (%(error)s).")
+                self.message_user(request, text % values, messages.ERROR)
             except CheckoutError as err:
-                self.message_user(request, f"{payment}: {err}", messages.ERROR)
-            else:
-                status = payment.get_status_display()
-                text = (
-                    f"{payment}: {before} → {payment.status}"
-                    if payment.status != before
-                    else f"{payment}: unchanged ({status})"
+                values["reason"] = str(err).rstrip(".")
+                self.message_user(
+                    request, gettext("%(payment)s: %(reason)s.") % values, messages.ERROR
                 )
-                self.message_user(request, text, messages.SUCCESS)
+            else:
+                values.update(before=before, after=payment.get_status_display())
+                text = (
+                    gettext("%(payment)s: %(before)s → %(after)s")
+                    if values["after"] != before
+                    else gettext("%(payment)s: unchanged (%(after)s)")
+                )
+                self.message_user(request, text % values, messages.SUCCESS)
 
     @admin.action(description=_("Capture held payments…"), permissions=["capture"])
     def capture_payments(
         self, request: HttpRequest, queryset: QuerySet[Any]
     ) -> HttpResponse | None:
-        return self._operation_action(request, queryset, "capture")
+        return self._operation_action(request, queryset, backoffice.CAPTURE)
 
     @admin.action(description=_("Void held payments…"), permissions=["capture"])
     def void_payments(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
-        return self._operation_action(request, queryset, "void")
+        return self._operation_action(request, queryset, backoffice.VOID)
 
     @admin.action(description=_("Refund payments…"), permissions=["refund"])
     def refund_payments(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
-        return self._operation_action(request, queryset, "refund")
+        return self._operation_action(request, queryset, backoffice.REFUND)
+
+    def _possible(self, request: HttpRequest, queryset: QuerySet[Any], name: str) -> list[Payment]:
+        """The selected payments that can take the operation; the rest named in a warning."""
+        candidates, without = self.operation_candidates(queryset, name)
+        payments: list[Payment] = []
+        left_out: list[str] = []
+        for payment in candidates:
+            why = refusal(payment, name)
+            if why is None:
+                payments.append(payment)
+            else:
+                left_out.append(f"{payment} ({why})")
+        left_out += [gettext("%(row)s (no payment attempt)") % {"row": row} for row in without]
+        some, none = _LEFT_OUT[name]
+        if left_out:
+            self.message_user(request, str(some) % {"rows": "; ".join(left_out)}, messages.WARNING)
+        if not payments:
+            self.message_user(request, str(none), messages.WARNING)
+        return payments
 
     def _operation_action(
         self, request: HttpRequest, queryset: QuerySet[Any], name: str
     ) -> HttpResponse | None:
-        operation = _OPERATIONS[name]
-        payments = self.payments_for(queryset, name)
+        operation = OPERATIONS[name]
+        payments = self._possible(request, queryset, name)
         if not payments:
-            self.message_user(
-                request, f"Nothing selected can be {operation.done}.", messages.WARNING
-            )
             return None
         form = OperationForm(
             request.POST if "apply" in request.POST else None,
@@ -158,13 +163,21 @@ class OperationsMixin:
         )
         if form.is_bound and form.is_valid():
             for payment in payments:
-                self._run_one(request, payment, name, operation, form)
+                level, text = perform(
+                    payment,
+                    name,
+                    form.minor_amount(payment.currency),
+                    operator=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+                self.message_user(request, text, level)
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{operation.title}: {len(payments)} payment(s)",
-            "operation": name,
-            "payments": [(p, _payment_amounts(p)) for p in payments],
+            "title": gettext("%(operation)s: %(count)s payment(s)")
+            % {"operation": operation.label, "count": len(payments)},
+            "operation": operation,
+            "payments": [(p, _payment_amounts(p, name)) for p in payments],
             "form": form,
             "opts": self.opts,
             "queryset": queryset,
@@ -174,54 +187,3 @@ class OperationsMixin:
             "select_across": request.POST.get("select_across") == "1",
         }
         return TemplateResponse(request, "checkout/admin/operation.html", context)
-
-    def _run_one(
-        self,
-        request: HttpRequest,
-        payment: Payment,
-        name: str,
-        operation: _Operation,
-        form: OperationForm,
-    ) -> None:
-        try:
-            amount = form.minor_amount(payment.currency)
-            payment = operation.run(payment, amount, request.user, form.cleaned_data["reason"])
-        except OutcomeUnknown:
-            self.message_user(
-                request,
-                f"{payment}: the gateway did not answer; the {name} may or may not have "
-                "happened. It is recorded and checkout_sync will settle it: do not repeat it.",
-                messages.WARNING,
-            )
-        except GatewayRefused as err:
-            self.message_user(
-                request,
-                f"{payment}: the gateway refused the {name}: {err.gateway_message} "
-                f"(errorCode {err.code}). Nothing moved.",
-                messages.ERROR,
-            )
-        except GatewayUnavailable as err:
-            self.message_user(
-                request,
-                f"{payment}: gateway unavailable, nothing moved; try later ({err}).",
-                messages.ERROR,
-            )
-        except (OperationNotAllowed, PermissionDenied, ValueError) as err:
-            self.message_user(request, f"{payment}: {err}", messages.ERROR)
-        except CheckoutError as err:
-            self.message_user(request, f"{payment}: {err}", messages.ERROR)
-        else:
-            if payment.pending_operation:
-                self.message_user(
-                    request,
-                    f"{payment}: the gateway accepted the {name}; confirmation pending "
-                    "(checkout_sync settles it).",
-                    messages.WARNING,
-                )
-            else:
-                self.message_user(
-                    request,
-                    f"{payment}: {operation.done}; now {payment.get_status_display()} "
-                    f"({_payment_amounts(payment)}).",
-                    messages.SUCCESS,
-                )

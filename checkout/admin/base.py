@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 __all__ = [
+    "AdminMixin",
     "AuditInline",
     "ModelAdmin",
     "NulSafeListMixin",
@@ -54,6 +55,10 @@ else:
         """Django's TabularInline, subscriptable at run time as django-stubs makes it for mypy."""
 
     _ListAdmin = object
+
+#: The base of a mixin for the checkout's ModelAdmins: a ModelAdmin for mypy, so that its
+#: ``super()`` calls are checked; ``object`` at run time, placed before the ModelAdmin.
+AdminMixin = _ListAdmin
 
 
 class _Priced(Protocol):

@@ -7,14 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from checkout import backoffice
 from checkout.admin.actions import OperationsMixin
+from checkout.admin.audit import outcome_label, with_outcome
 from checkout.admin.base import (
     AuditInline,
     ModelAdmin,
@@ -23,13 +26,21 @@ from checkout.admin.base import (
     link_column,
     money_column,
 )
-from checkout.admin.payments import PaymentAmountsMixin
+from checkout.admin.display import (
+    action_code_text,
+    card_label,
+    format_when,
+    gateway_status_text,
+    when_column,
+)
+from checkout.admin.operations import operation_links, pending_notice
+from checkout.admin.payments import CardMixin, PaymentAmountsMixin
 from checkout.models import Exchange, Notification, Order, Payment, StatusChange
 from checkout.status import (
     CHANGEABLE_STATUSES,
-    REFUNDABLE_STATUSES,
     SECURED_STATUSES,
     PaymentStatus,
+    Source,
 )
 
 __all__ = ["OrderAdmin", "PaymentInline", "PaymentStatusFilter"]
@@ -37,16 +48,27 @@ __all__ = ["OrderAdmin", "PaymentInline", "PaymentStatusFilter"]
 _AUDIT_TABLE = "checkout/admin/audit_table.html"
 
 
-def _audit_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> SafeString:
+def _audit_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]]) -> SafeString:
     """A table of an order's audit records (escaped), or "—" when there are none."""
     return render_to_string(_AUDIT_TABLE, {"headers": headers, "rows": list(rows)})
 
 
-def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S}"
+def _when(moment: datetime | None) -> str:
+    return format_when(moment) or ""
 
 
-class PaymentInline(PaymentAmountsMixin, AuditInline[Payment, Order]):
+def _label(choices: type[PaymentStatus] | type[Source], value: str) -> str:
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
+
+
+def _yes_no(value: bool | None) -> str:
+    return "—" if value is None else gettext("yes") if value else gettext("no")
+
+
+class PaymentInline(PaymentAmountsMixin, CardMixin, AuditInline[Payment, Order]):
     """The order's payment attempts."""
 
     model = Payment
@@ -56,13 +78,14 @@ class PaymentInline(PaymentAmountsMixin, AuditInline[Payment, Order]):
         "amount_display",
         "captured_display",
         "refunded_display",
-        "masked_pan",
+        "card_display",
         "pending_operation",
-        "created_at",
+        "created_when",
     )
     verbose_name_plural = _("payment attempts")
 
     payment_link = link_column("payment", _("order number"), text="order_number")
+    created_when = when_column("created_at", _("created"))
 
 
 class PaymentStatusFilter(admin.SimpleListFilter):
@@ -82,8 +105,10 @@ class PaymentStatusFilter(admin.SimpleListFilter):
 
 @admin.register(Order)
 class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Order]):
-    """Orders with their attempts and full history: read-only, with the back-office actions."""
+    """Orders with their attempts and full history: read-only, with the back-office actions
+    and the buttons of the secured payment's operations."""
 
+    change_form_template = "checkout/admin/change_form.html"
     list_display = (
         "public_id",
         "status_display",
@@ -91,7 +116,7 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
         "currency",
         "card_display",
         "email",
-        "created_at",
+        "created_when",
         "fulfilled",
     )
     list_filter = (
@@ -127,16 +152,37 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
         "merchant_reference",
         "content_type",
         "object_id",
-        "created_at",
-        "expires_at",
-        "fulfilled_at",
-        "anonymised_at",
+        "created_when",
+        "expires_when",
+        "fulfilled_when",
+        "anonymised_when",
         "history",
         "exchanges",
         "notifications",
     )
 
     amount_display = money_column("amount", _("amount"), ordering="amount")
+    created_when = when_column("created_at", _("created"))
+    expires_when = when_column("expires_at", _("expires"))
+    fulfilled_when = when_column("fulfilled_at", _("fulfilled"))
+    anonymised_when = when_column("anonymised_at", _("anonymised"))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The page, with the buttons of the secured payment's operations the operator may
+        start now (each leads back here)."""
+        order = self.get_object(request, unquote(object_id))
+        context = dict(extra_context or {})
+        payment = order.secured_payment if order is not None else None
+        if payment is not None:
+            context["checkout_operations"] = operation_links(request.user, payment, back="order")
+            context["checkout_pending"] = pending_notice(payment)
+        return super().change_view(request, object_id, form_url, context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         return super().get_queryset(request).prefetch_related("payments")
@@ -153,15 +199,24 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
         return found, may_have_duplicates
 
     def payments_for(self, queryset: QuerySet[Any], operation: str) -> list[Payment]:
+        """For a refresh: the attempts that can still change (or have an operation in flight)."""
         payments = Payment.objects.filter(order__in=queryset).select_related("order")
-        if operation in ("capture", "void"):
-            payments = payments.filter(status=PaymentStatus.HELD)
-        elif operation == "refund":
-            payments = payments.filter(status__in=REFUNDABLE_STATUSES)
-        else:
-            # Refresh what can still change (and what has an operation in flight).
-            payments = payments.filter(Q(status__in=CHANGEABLE_STATUSES) | ~Q(pending_operation=""))
+        payments = payments.filter(Q(status__in=CHANGEABLE_STATUSES) | ~Q(pending_operation=""))
         return list(payments.order_by("order_id", "pk"))
+
+    def operation_candidates(
+        self, queryset: QuerySet[Any], operation: str
+    ) -> tuple[list[Payment], list[str]]:
+        """Each selected order's secured attempt (else its latest), and the orders without one."""
+        payments: list[Payment] = []
+        without: list[str] = []
+        for order in queryset.prefetch_related("payments__order").order_by("pk"):
+            payment = self._shown_payment(order)
+            if payment is None:
+                without.append(str(order))
+            else:
+                payments.append(payment)
+        return payments, without
 
     def has_fulfil_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("jcc_checkout.change_order")
@@ -171,12 +226,16 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
     )
     def mark_fulfilled(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         for order in queryset:
+            values = {"order": order}
             if not order.is_paid:
-                self.message_user(request, f"{order}: not paid, not marked.", messages.ERROR)
+                text = gettext("%(order)s: not paid, not marked.")
+                self.message_user(request, text % values, messages.ERROR)
             elif backoffice.mark_fulfilled(order):
-                self.message_user(request, f"{order}: marked fulfilled.", messages.SUCCESS)
+                text = gettext("%(order)s: marked fulfilled.")
+                self.message_user(request, text % values, messages.SUCCESS)
             else:
-                self.message_user(request, f"{order}: was already fulfilled.", messages.INFO)
+                text = gettext("%(order)s: was already fulfilled.")
+                self.message_user(request, text % values, messages.INFO)
 
     def _shown_payment(self, obj: Order) -> Payment | None:
         """The attempt that secured the money, else the latest one."""
@@ -194,7 +253,7 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
     @admin.display(description=_("card"))
     def card_display(self, obj: Order) -> str:
         payment = self._shown_payment(obj)
-        return " ".join(filter(None, [payment.card_brand, payment.masked_pan])) if payment else ""
+        return card_label(payment.card_brand, payment.masked_pan) if payment else ""
 
     @admin.display(description=_("fulfilled"), boolean=True)
     def fulfilled(self, obj: Order) -> bool:
@@ -204,15 +263,27 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
     def history(self, obj: Order) -> SafeString:
         rows = StatusChange.objects.filter(payment__order=obj).select_related("payment", "operator")
         return _audit_table(
-            ("when", "attempt", "from", "to", "source", "operator", "note"),
+            (
+                _("when"),
+                _("attempt"),
+                _("from"),
+                _("to"),
+                _("source"),
+                _("operator"),
+                _("gateway status"),
+                _("action code"),
+                _("note"),
+            ),
             (
                 (
                     _when(r.created_at),
                     r.payment.order_number,
-                    r.from_status,
-                    r.to_status,
-                    r.source,
+                    _label(PaymentStatus, r.from_status),
+                    _label(PaymentStatus, r.to_status),
+                    _label(Source, r.source),
                     str(r.operator or ""),
+                    gateway_status_text(r.gateway_status) or "",
+                    action_code_text(r.action_code) or "",
                     r.note,
                 )
                 for r in rows.order_by("created_at", "pk")
@@ -223,7 +294,15 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
     def exchanges(self, obj: Order) -> SafeString:
         rows = Exchange.objects.filter(payment__order=obj).select_related("payment")
         return _audit_table(
-            ("when", "attempt", "operation", "HTTP", "errorCode", "error", "ms"),
+            (
+                _("when"),
+                _("attempt"),
+                _("operation"),
+                "HTTP",
+                "errorCode",
+                _("error"),
+                _("ms"),
+            ),
             (
                 (
                     _when(r.created_at),
@@ -240,15 +319,23 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
 
     @admin.display(description=_("callback notifications"))
     def notifications(self, obj: Order) -> SafeString:
-        rows = Notification.objects.filter(payment__order=obj).select_related("payment")
+        rows = with_outcome(Notification.objects.filter(payment__order=obj))
         return _audit_table(
-            ("received", "notification", "valid", "processed", "error"),
+            (
+                _("received"),
+                _("notification"),
+                _("valid"),
+                _("outcome"),
+                _("processed"),
+                _("details"),
+            ),
             (
                 (
                     _when(r.received_at),
                     str(r),
-                    str(r.valid),
-                    _when(r.processed_at) if r.processed_at else "",
+                    _yes_no(r.valid),
+                    outcome_label(getattr(r, "outcome", "")),
+                    _when(r.processed_at),
                     r.error,
                 )
                 for r in rows.order_by("received_at", "pk")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from checkout.admin.actions import OperationsMixin
+from checkout.admin.audit import details_column, outcome_column, with_outcome
 from checkout.admin.base import (
     AuditInline,
     ModelAdmin,
@@ -19,9 +21,18 @@ from checkout.admin.base import (
     link_column,
     money_column,
 )
+from checkout.admin.display import (
+    action_code_text,
+    card_expiry_text,
+    card_label,
+    gateway_status_text,
+    when_column,
+)
+from checkout.admin.operations import OperationPagesMixin, operation_links, pending_notice
 from checkout.models import Exchange, Notification, Payment, StatusChange
 
 __all__ = [
+    "CardMixin",
     "ExchangeInline",
     "NotificationInline",
     "PaymentAdmin",
@@ -39,21 +50,43 @@ class PaymentAmountsMixin:
     refunded_display = money_column("refunded_amount", _("refunded"))
 
 
-class StatusChangeInline(AuditInline[StatusChange, Payment]):
+class CardMixin:
+    """A payment's card with its brand, and its gateway codes in words."""
+
+    @admin.display(description=_("card"), ordering="masked_pan")
+    def card_display(self, obj: Payment) -> str | None:
+        return card_label(obj.card_brand, obj.masked_pan) or None
+
+    @admin.display(description=_("card expiry"))
+    def expiry_display(self, obj: Payment) -> str | None:
+        return card_expiry_text(obj.card_expiry)
+
+    @admin.display(description=_("gateway status"))
+    def gateway_status_display(self, obj: Payment | StatusChange) -> str | None:
+        return gateway_status_text(obj.gateway_status)
+
+    @admin.display(description=_("action code"))
+    def action_code_display(self, obj: Payment | StatusChange) -> str | None:
+        return action_code_text(obj.action_code)
+
+
+class StatusChangeInline(CardMixin, AuditInline[StatusChange, Payment]):
     """The payment's status history."""
 
     model = StatusChange
     fields = readonly_fields = (
-        "created_at",
+        "created_when",
         "from_status",
         "to_status",
         "source",
         "operator",
-        "gateway_status",
-        "action_code",
+        "gateway_status_display",
+        "action_code_display",
         "note",
     )
     verbose_name_plural = _("status history")
+
+    created_when = when_column("created_at", _("when"))
 
 
 class ExchangeInline(AuditInline[Exchange, Payment]):
@@ -61,7 +94,7 @@ class ExchangeInline(AuditInline[Exchange, Payment]):
 
     model = Exchange
     fields = readonly_fields = (
-        "created_at",
+        "created_when",
         "exchange_link",
         "http_status",
         "error_code",
@@ -69,6 +102,8 @@ class ExchangeInline(AuditInline[Exchange, Payment]):
         "duration_ms",
     )
     verbose_name_plural = _("exchange log")
+
+    created_when = when_column("created_at", _("when"))
 
     exchange_link = link_column("exchange", _("operation"), text="operation")
 
@@ -78,17 +113,25 @@ class NotificationInline(AuditInline[Notification, Payment]):
 
     model = Notification
     fields = readonly_fields = (
-        "received_at",
+        "received_when",
         "notification_link",
         "valid",
-        "processed_at",
-        "error",
+        "outcome_display",
+        "processed_when",
+        "details_display",
         "attempts",
     )
     ordering = ("received_at", "pk")
     verbose_name_plural = _("callback notifications")
 
     notification_link = link_column("notification", _("notification"))
+    received_when = when_column("received_at", _("received"))
+    processed_when = when_column("processed_at", _("processed"))
+    outcome_display = outcome_column()
+    details_display = details_column()
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
+        return with_outcome(super().get_queryset(request))
 
 
 class PendingFilter(admin.SimpleListFilter):
@@ -110,19 +153,25 @@ class PendingFilter(admin.SimpleListFilter):
 
 @admin.register(Payment)
 class PaymentAdmin(
-    NulSafeListMixin, OperationsMixin, ReadOnlyMixin, PaymentAmountsMixin, ModelAdmin[Payment]
+    NulSafeListMixin,
+    OperationPagesMixin,
+    OperationsMixin,
+    ReadOnlyMixin,
+    PaymentAmountsMixin,
+    CardMixin,
+    ModelAdmin[Payment],
 ):
-    """Payment attempts: read-only, with the back-office actions."""
+    """Payment attempts: read-only, with the back-office actions and operation pages."""
 
+    change_form_template = "checkout/admin/change_form.html"
     list_display = (
         "order_number",
         "status",
         "amount_display",
         "currency",
-        "masked_pan",
-        "card_brand",
+        "card_display",
         "pending_operation",
-        "created_at",
+        "created_when",
     )
     list_filter = ("status", "created_at", "currency", "card_brand", "preauth", PendingFilter)
     search_fields = ("order_number", "gateway_order_id", "order__email", "masked_pan")
@@ -147,11 +196,17 @@ class PaymentAdmin(
         ),
         (
             _("Card"),
-            {"fields": ("card_brand", "masked_pan", "card_expiry", "approval_code")},
+            {"fields": ("card_display", "expiry_display", "approval_code")},
         ),
         (
             _("Gateway"),
-            {"fields": ("gateway_status", "action_code", "action_code_description")},
+            {
+                "fields": (
+                    "gateway_status_display",
+                    "action_code_display",
+                    "action_code_description",
+                )
+            },
         ),
         (
             _("Pending operation"),
@@ -159,14 +214,14 @@ class PaymentAdmin(
                 "fields": (
                     "pending_operation",
                     "pending_display",
-                    "pending_since",
+                    "pending_since_when",
                     "pending_operator",
                     "pending_reason",
-                    "lease_until",
+                    "lease_until_when",
                 )
             },
         ),
-        (_("Dates"), {"fields": ("created_at", "updated_at", "settled_at")}),
+        (_("Dates"), {"fields": ("created_when", "updated_when", "settled_when")}),
     )
 
     readonly_fields = (
@@ -179,26 +234,45 @@ class PaymentAdmin(
         "approved_display",
         "captured_display",
         "refunded_display",
-        "card_brand",
-        "masked_pan",
-        "card_expiry",
+        "card_display",
+        "expiry_display",
         "approval_code",
-        "gateway_status",
-        "action_code",
+        "gateway_status_display",
+        "action_code_display",
         "action_code_description",
         "pending_operation",
         "pending_display",
-        "pending_since",
+        "pending_since_when",
         "pending_operator",
         "pending_reason",
-        "lease_until",
-        "created_at",
-        "updated_at",
-        "settled_at",
+        "lease_until_when",
+        "created_when",
+        "updated_when",
+        "settled_when",
     )
 
     approved_display = money_column("approved_amount", _("approved"))
     order_link = link_column("order", _("order"), pk="order_id", text="order")
+    pending_since_when = when_column("pending_since", _("pending since"))
+    lease_until_when = when_column("lease_until", _("leased until"))
+    created_when = when_column("created_at", _("created"))
+    updated_when = when_column("updated_at", _("updated"))
+    settled_when = when_column("settled_at", _("settled"))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The page, with the buttons of the operations the operator may start now."""
+        payment = self.get_object(request, unquote(object_id))
+        context = dict(extra_context or {})
+        if payment is not None:
+            context["checkout_operations"] = operation_links(request.user, payment)
+            context["checkout_pending"] = pending_notice(payment)
+        return super().change_view(request, object_id, form_url, context)
 
     def payments_for(self, queryset: QuerySet[Any], operation: str) -> list[Payment]:
         return list(queryset.select_related("order").order_by("pk"))
