@@ -20,6 +20,7 @@ __all__ = [
     "SECURITY_HEADERS_MIDDLEWARE",
     "charset_middleware_in_place",
     "check_background_tasks",
+    "check_client_ip_header",
     "check_exception_reporter_filter",
     "check_gateway_settings",
     "check_limits_cache",
@@ -143,6 +144,24 @@ def check_limits_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             hint="Use a shared cache for CACHES['default'] (Redis, e.g. "
             "django.core.cache.backends.redis.RedisCache; CACHE_URL=redis://… in the demo).",
             id="checkout.W008",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, "checkout")
+def check_client_ip_header(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if checkout_settings.CLIENT_IP_HEADER or not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        return []
+    return [
+        checks.Warning(
+            "SECURE_PROXY_SSL_HEADER says a proxy stands in front of the shop, but "
+            "CHECKOUT['CLIENT_IP_HEADER'] is empty: every shopper has the proxy's address, "
+            "so they all share one payment attempt limit and the gateway is told the "
+            "proxy's address.",
+            hint="Set CHECKOUT['CLIENT_IP_HEADER'] to the header the proxy sets with the "
+            'client address, e.g. "X-Forwarded-For" (CLIENT_IP_HEADER in the demo), only if '
+            "every request passes through that proxy.",
+            id="checkout.W011",
         )
     ]
 

@@ -134,14 +134,17 @@ class PaymentQuerySet(models.QuerySet["Payment"]):
         """Payments named by any identifier a person may quote.
 
         Our order number, the gateway's order id, the public id of the payment or of its
-        order, or the card's last four digits; several terms match any of them.
+        order, the shop's reference of the order (``Order.merchant_reference``, exactly),
+        or the card's last four digits; several terms match any of them.
         """
         query = Q(pk__in=[])
         for raw in terms:
             term = str(raw).strip()
             if not term or "\x00" in term:
                 continue
-            query |= Q(order_number=term) | Q(gateway_order_id=term)
+            query |= (
+                Q(order_number=term) | Q(gateway_order_id=term) | Q(order__merchant_reference=term)
+            )
             try:
                 public = uuid.UUID(term)
             except ValueError:
@@ -163,6 +166,10 @@ class Payment(models.Model):
     amount = models.PositiveBigIntegerField()
     currency = models.CharField(max_length=3)
     preauth = models.BooleanField(default=False)
+    # The shopper's address counter this attempt was counted on by the card page (a keyed
+    # hash, see checkout.ratelimit): it is given back once the money is secured. Blank for
+    # attempts started elsewhere; cleared with the order's personal data.
+    client_key = models.CharField(max_length=32, blank=True, editable=False)
     # Assigned only by checkout.services.transition().
     status = models.CharField(
         max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.CREATED, db_index=True

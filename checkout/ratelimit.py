@@ -1,29 +1,42 @@
-"""Card-testing defence: a cap on payment attempts per client address and per order.
+"""Card-testing defence: a cap on failed payment attempts per client address and per order.
 
 Counters live in Django's cache, one per address and one per order, each in a fixed
 window that starts with the first attempt. With several web hosts the cache must be
 shared (Redis through ``CACHE_URL``), or each host counts on its own.
+
+An attempt is counted when it starts (right after it is claimed, so that concurrent
+requests cannot slip past the limit) and given back when its money is secured (paid or
+held), wherever that is learnt: the card POST's answer, the 3-D Secure return, a callback
+or ``checkout_sync``. Only attempts that fail (declined, refused, expired) use up the
+limits, so an office or a proxy full of paying customers is never stopped. The address
+counter's key is stored on the attempt (``Payment.client_key``, a keyed hash) so that it
+can be given back from any process.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
+import threading
 
 from django.core.cache import cache
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from checkout.conf import checkout_settings
-from checkout.models import Order
+from checkout.models import Order, Payment
 
-__all__ = ["KEY_PREFIX", "check_payment_attempt", "client_ip"]
+__all__ = ["KEY_PREFIX", "check_payment_attempt", "client_ip", "client_key", "give_back_attempt"]
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "checkout:attempts"
+
+#: Set once this process has warned about X-Forwarded-For without CLIENT_IP_HEADER.
+_proxy_warned = threading.Event()
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -37,6 +50,14 @@ def client_ip(request: HttpRequest) -> str:
     """
     header = checkout_settings.CLIENT_IP_HEADER
     candidate = ""
+    if not header and "HTTP_X_FORWARDED_FOR" in request.META and not _proxy_warned.is_set():
+        _proxy_warned.set()
+        logger.warning(
+            "A request came with X-Forwarded-For but CHECKOUT['CLIENT_IP_HEADER'] is empty: "
+            "if a proxy stands in front of the shop, every shopper has its address and they "
+            "all share one payment attempt limit. Set CLIENT_IP_HEADER to the header the "
+            "proxy sets (only if every request passes through it). Logged once per process."
+        )
     if header:
         meta_key = header.upper().replace("-", "_")
         if meta_key != "REMOTE_ADDR" and not meta_key.startswith("HTTP_"):
@@ -55,6 +76,15 @@ def client_ip(request: HttpRequest) -> str:
     return ""
 
 
+def client_key(request: HttpRequest) -> str:
+    """The key of the shopper's address counter: a keyed hash, never the address itself.
+
+    IPv6 addresses count per /64. Stored on each attempt (``start_payment(client_key=…)``)
+    so that a secured attempt can be given back (``give_back_attempt``).
+    """
+    return _address_key(client_ip(request))
+
+
 def _address_key(address: str) -> str:
     if not address:
         # No usable address at all: such requests share one counter rather than none.
@@ -63,8 +93,27 @@ def _address_key(address: str) -> str:
     if ip.version == 6 and ip.ipv4_mapped is None:
         # One IPv6 subscriber usually holds a whole /64: count the network, not the host.
         address = str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    # Hashed so that the cache holds no readable client addresses.
-    return hashlib.sha256(address.encode()).hexdigest()[:32]
+    # A keyed hash (SECRET_KEY), so that neither the cache nor the attempt stored with it
+    # holds a client address that could be recovered by hashing all of them.
+    return salted_hmac("checkout.ratelimit.address", address).hexdigest()[:32]
+
+
+def _counter_keys(address_key: str, order_id: int) -> dict[str, tuple[str, int]]:
+    """The cache keys of the counters in use (limit > 0), each with its kind and limit."""
+    limits = checkout_settings.RATE_LIMITS
+    counters = (
+        ("ip", address_key, int(limits["per_ip"])),
+        ("order", str(order_id), int(limits["per_order"])),
+    )
+    return {
+        f"{KEY_PREFIX}:{kind}:{ident}": (kind, limit)
+        for kind, ident, limit in counters
+        if limit > 0
+    }
+
+
+def _window() -> int:
+    return max(int(checkout_settings.RATE_LIMITS["window"]), 1)
 
 
 def _count(key: str, window: int) -> int:
@@ -86,19 +135,11 @@ def check_payment_attempt(request: HttpRequest, order: Order, *, peek: bool = Fa
     counted: the message says whether one more attempt would be refused (the card page
     asks so before it claims an attempt, and counts only the attempt it claimed). Limits come from
     ``RATE_LIMITS``: ``per_ip`` and ``per_order`` attempts within ``window`` seconds
-    (0 switches a limit off).
+    (0 switches a limit off). An attempt whose money is secured is given back
+    (``give_back_attempt``), so only failed attempts use the limits up.
     """
-    limits = checkout_settings.RATE_LIMITS
-    window = max(int(limits["window"]), 1)
-    counters = (
-        ("ip", _address_key(client_ip(request)), int(limits["per_ip"])),
-        ("order", str(order.pk), int(limits["per_order"])),
-    )
-    keys = {
-        f"{KEY_PREFIX}:{kind}:{ident}": (kind, limit)
-        for kind, ident, limit in counters
-        if limit > 0
-    }
+    window = _window()
+    keys = _counter_keys(client_key(request), order.pk)
     over = []
     try:
         # Peeking reads both counters in one round trip to the cache.
@@ -130,3 +171,31 @@ def check_payment_attempt(request: HttpRequest, order: Order, *, peek: bool = Fa
         + " "
         + _("No money was taken.")
     )
+
+
+def give_back_attempt(payment: Payment) -> None:
+    """Take an attempt whose money is secured off the counters it was counted on.
+
+    Called once per attempt, when it first becomes held or paid (``transition()`` does it
+    after the commit). Only attempts counted by the card page carry a ``client_key``;
+    others, and attempts older than the window (their counters are gone), are left alone.
+    Never raises: a cache outage only leaves the attempt counted.
+    """
+    if not payment.client_key:
+        return
+    window = _window()
+    if (timezone.now() - payment.created_at).total_seconds() > window:
+        return
+    try:
+        for key in _counter_keys(payment.client_key, payment.order_id):
+            try:
+                left = int(cache.decr(key))
+            except ValueError:
+                continue  # the window has ended: nothing left to give back
+            if left < 0:
+                # A counter of a later window than the attempt's: never below zero.
+                cache.incr(key, -left)
+    except Exception:
+        logger.exception("payment %s: attempt not given back: the cache is unavailable", payment)
+        return
+    logger.info("payment %s: secured, its attempt no longer counts", payment)

@@ -6,11 +6,12 @@
   is still open (see ``CLOSED_STATUSES``) or has a back-office operation in flight;
 - callback notifications older than ``notifications`` days are deleted once processed
   (or refused as invalid); one still waiting to be processed stays;
-- orders older than ``personal_data`` days lose the shopper's e-mail and IP address, and
-  the personal values in their exchange rows, once every payment of theirs is closed and a
-  paid order has been fulfilled. Amounts, statuses, gateway ids, order numbers, the masked
-  card and the status history stay: accounting and disputes need them. ``anonymised_at``
-  records it, so an order is never done twice.
+- orders older than ``personal_data`` days lose the shopper's e-mail and IP address (also
+  the hashed address their attempts were counted on), and the personal values in their
+  exchange rows, once every payment of theirs is closed and a paid order has been
+  fulfilled. Amounts, statuses, gateway ids, order numbers, the masked card and the status
+  history stay: accounting and disputes need them. ``anonymised_at`` records it, so an
+  order is never done twice.
 
 Everything works in batches of primary keys, each in a short transaction of its own, and
 re-checks its conditions when it writes: runs on several hosts at once, or one after the
@@ -259,6 +260,8 @@ def _anonymise(
             Order.objects.filter(pk__in=mine).update(
                 email="", ip_address=None, anonymised_at=timezone.now()
             )
+            # The hashed address the attempts were counted on (card-testing limits).
+            Payment.objects.filter(order_id__in=mine).exclude(client_key="").update(client_key="")
             scrubbed += _scrub_exchanges(mine, write=True)
             if order_anonymised.has_listeners(Order):
                 for order in Order.objects.filter(pk__in=mine).order_by("pk"):

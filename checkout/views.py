@@ -28,7 +28,7 @@ from checkout.exceptions import GatewayError, GatewayUnavailable, OrderNotPayabl
 from checkout.forms import CardForm
 from checkout.gateway import get_client
 from checkout.models import Order, Payment
-from checkout.ratelimit import check_payment_attempt, client_ip
+from checkout.ratelimit import check_payment_attempt, client_ip, client_key
 from checkout.services import abandon_payment, refresh_payment, start_payment, submit_payment
 from checkout.setoken import build_setoken, current_public_key
 from checkout.status import (
@@ -211,7 +211,9 @@ def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
             except ValueError:
                 logger.warning("seToken could not be built: sending the card fields")
     try:
-        payment = start_payment(order)
+        # The attempt carries the key of the address counter it is counted on below, so
+        # that it can be given back once its money is secured (from any request or job).
+        payment = start_payment(order, client_key=client_key(request))
     except OrderNotPayable as err:
         if err.reason == OrderNotPayable.EXPIRED:
             return _expired_response(request, order)
@@ -220,7 +222,8 @@ def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
         if isinstance(blocking, Payment):
             return _see_other(_status_url(blocking))
         return _see_other(reverse("jcc_checkout:card", args=[order.public_id]))
-    # Counted once the attempt is ours: only an attempt that may reach the gateway counts.
+    # Counted once the attempt is ours: only an attempt that may reach the gateway counts,
+    # and it stops counting if it secures the money (only failed attempts use the limits).
     refusal = check_payment_attempt(request, order)
     if refusal:
         abandon_payment(payment, reason="attempt limit reached")

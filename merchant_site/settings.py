@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # CSP, Referrer-Policy and no-store on the card pages.
     "checkout.middleware.SecurityHeadersMiddleware",
+    # The cart is emptied on the first page after its order is paid.
+    "merchant_site.shop.middleware.PaidCartMiddleware",
 ]
 
 ROOT_URLCONF = "merchant_site.urls"
@@ -124,6 +126,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 ADMINS = [("Shop admin", env.str("ADMIN_EMAIL", default="admin@shop.example"))]
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# The sender of the receipts the demo mails (merchant_site/shop/signals.py).
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Limassol Larder <orders@shop.example>")
 
 
 def _pem(name: str) -> str:

@@ -170,6 +170,14 @@ class TestSearch:
         assert self.found(admin_client, PAYMENTS, str(first.order.public_id)) == {str(first.pk)}
         assert self.found(admin_client, PAYMENTS, "9999") == set()
 
+    def test_payments_by_the_shops_reference_of_their_order(self, admin_client, payments):
+        first, second = payments
+        Order.objects.filter(pk=first.order_id).update(merchant_reference="K7Q2-M9XP")
+        Order.objects.filter(pk=second.order_id).update(merchant_reference="K7Q2-M9XPX")
+        assert self.found(admin_client, PAYMENTS, "K7Q2-M9XP") == {str(first.pk)}
+        assert self.found(admin_client, PAYMENTS, "K7Q2") == set()  # exactly, not a part
+        assert list(Payment.objects.identified_by(" K7Q2-M9XPX ")) == [second]
+
     @pytest.mark.parametrize("term", ["3333", "alice@example.com", "aaaaaaaa-0000"])
     def test_orders(self, admin_client, payments, term):
         assert self.found(admin_client, ORDERS, term) == {str(payments[0].order_id)}

@@ -6,6 +6,7 @@ from django.core import checks
 from django.test import override_settings
 
 from checkout.checks import (
+    check_client_ip_header,
     check_gateway_settings,
     check_limits_cache,
     check_middleware,
@@ -136,3 +137,15 @@ def test_w009_unusable_retention():
     assert retention_ids({"exchanges": 30, "notifications": None, "personal_data": 0}) == set()
     with override_settings(CHECKOUT=REAL):
         assert check_retention() == []
+
+
+def test_w011_behind_a_proxy_without_client_ip_header():
+    proxy = ("HTTP_X_FORWARDED_PROTO", "https")
+    with override_settings(SECURE_PROXY_SSL_HEADER=proxy, CHECKOUT={}):
+        messages = check_client_ip_header()
+    assert [m.id for m in messages] == ["checkout.W011"] and messages[0].hint
+    header = {"CLIENT_IP_HEADER": "X-Forwarded-For"}
+    with override_settings(SECURE_PROXY_SSL_HEADER=proxy, CHECKOUT=header):
+        assert check_client_ip_header() == []
+    with override_settings(SECURE_PROXY_SSL_HEADER=None, CHECKOUT={}):
+        assert check_client_ip_header() == []

@@ -61,11 +61,19 @@ def check_deploy(tmp_path: Path, **variables: str) -> tuple[set[str], str]:
 
 
 def test_behind_a_tls_proxy_the_https_warnings_are_gone(tmp_path):
-    ids, output = check_deploy(tmp_path, BEHIND_TLS_PROXY="true")
+    ids, output = check_deploy(
+        tmp_path, BEHIND_TLS_PROXY="true", CLIENT_IP_HEADER="X-Forwarded-For"
+    )
     assert ids & HTTPS_WARNINGS == set(), output
     assert [i for i in ids if i.startswith("checkout")] == [], output
     # The shop's own decisions are left to it, and nothing else is reported.
     assert ids <= {"security.W005", "security.W021"}, output
+
+
+def test_behind_a_tls_proxy_without_client_ip_header_it_warns(tmp_path):
+    """Every shopper would have the proxy's address and share one attempt limit."""
+    ids, output = check_deploy(tmp_path, BEHIND_TLS_PROXY="true")
+    assert "checkout.W011" in ids, output
 
 
 def test_without_the_proxy_switch_the_four_warnings_show(tmp_path):

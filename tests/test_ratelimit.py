@@ -1,4 +1,5 @@
-"""Payment attempt limits: per client address, per order, per window; the client address."""
+"""Payment attempt limits: per client address, per order, per window; only failed attempts
+count (a secured one is given back); the client address."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import uuid
 
 import pytest
 from django.core.cache import caches
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from checkout import access, ratelimit
-from checkout.models import Exchange, Payment
+from checkout.models import Exchange, Payment, PaymentStatus, Source
 from checkout.ratelimit import check_payment_attempt, client_ip
+from checkout.services import start_payment, transition
 from tests.factories import OrderFactory
+from tests.test_flow import come_back, through_acs
 
 pytestmark = pytest.mark.django_db
 
@@ -222,3 +225,236 @@ def test_card_view_refuses_politely_without_calling_the_gateway(client, settings
     assert "too many payment attempts" in response.content.decode()
     assert Exchange.objects.count() == calls
     assert Payment.objects.filter(order=order).count() == tries
+
+
+# --- only failed attempts count: a secured one is given back --------------------------------
+
+S = PaymentStatus
+DECLINE = "4000000000001166"  # declined: insufficient funds
+CHALLENGE = "5555555555555599"  # 3-D Secure challenge, then approved
+OFFICE = "203.0.113.80"  # many shoppers behind one address
+
+
+@pytest.fixture
+def gateway(sandbox_url):
+    return sandbox_url
+
+
+def shopper(address=OFFICE) -> Client:
+    """A shopper of their own (browser session) behind ``address``."""
+    return Client(REMOTE_ADDR=address)
+
+
+def place_order(browser: Client):
+    order = OrderFactory()
+    session = browser.session
+    session[access.SESSION_KEY] = [*session.get(access.SESSION_KEY, []), str(order.public_id)]
+    session.save()
+    return order
+
+
+def pay(browser: Client, order, pan):
+    url = reverse("jcc_checkout:card", args=[order.public_id])
+    return browser.post(
+        url, {"cardholder_name": "Ann Smith", "pan": pan, "expiry": "12/34", "cvc": "859"}
+    )
+
+
+def counter(kind: str, ident) -> int:
+    return int(caches["default"].get(f"{ratelimit.KEY_PREFIX}:{kind}:{ident}") or 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_office_of_paying_customers_is_never_stopped(gateway):
+    """Twelve customers behind one address pay within the window (the limit is ten)."""
+    paid = []
+    for _ in range(12):
+        browser = shopper()
+        order = place_order(browser)
+        response = pay(browser, order, PAN)
+        assert response.status_code == 303, response.content.decode()[:300]
+        paid.append(order.payments.get().status)
+    assert paid == [S.PAID] * 12
+    assert counter("ip", Payment.objects.first().client_key) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_card_tester_is_stopped_at_the_limit(gateway):
+    """Ten declines from one address use the limit up: the eleventh is refused unsent."""
+    browser = shopper()
+    for _ in range(10):
+        order = place_order(browser)
+        assert pay(browser, order, DECLINE).status_code == 303
+        assert order.payments.get().status == S.DECLINED
+    calls, tries = Exchange.objects.count(), Payment.objects.count()
+
+    order = place_order(browser)
+    response = pay(browser, order, DECLINE)
+    assert response.status_code == 429
+    assert "too many payment attempts" in response.content.decode()
+    assert (Exchange.objects.count(), Payment.objects.count()) == (calls, tries)
+    # Another address is not affected, and pays.
+    other = shopper("198.51.100.44")
+    order = place_order(other)
+    assert pay(other, order, PAN).status_code == 303
+    assert order.payments.get().status == S.PAID
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_success_after_declines_gives_back_only_its_own_attempt(gateway, settings):
+    settings.CHECKOUT = {
+        **settings.CHECKOUT,
+        "RATE_LIMITS": {"per_ip": 4, "per_order": 3, "window": 600},
+    }
+    browser = shopper()
+    for _ in range(2):
+        assert pay(browser, place_order(browser), DECLINE).status_code == 303
+    # One order declined once, then paid after 3-D Secure: the return secures the money.
+    order = place_order(browser)
+    pay(browser, order, DECLINE)
+    response = pay(browser, order, CHALLENGE)
+    page = come_back(browser, through_acs(browser, response))
+    assert "Payment received" in page.content.decode()
+    payment = order.payments.get(status=S.PAID)
+    assert payment.history.filter(to_status=S.PAID, source=Source.THREEDS_RETURN).exists()
+    # Three declines still count; the paid attempt does not, on either counter.
+    assert counter("ip", payment.client_key) == 3
+    assert counter("order", order.pk) == 1
+
+    assert pay(browser, place_order(browser), DECLINE).status_code == 303  # the fourth
+    calls = Exchange.objects.count()
+    assert pay(browser, place_order(browser), DECLINE).status_code == 429  # the fifth
+    assert Exchange.objects.count() == calls
+
+
+def test_an_attempt_secured_later_is_given_back_then(limits, django_capture_on_commit_callbacks):
+    """Wherever the success is learnt (here checkout_sync's status query), it is given back."""
+    limits(per_ip=5, per_order=5)
+    order = OrderFactory()
+    request = request_from(OFFICE)
+    payment = start_payment(order, client_key=ratelimit.client_key(request))
+    assert check_payment_attempt(request, order) is None
+    assert check_payment_attempt(request_from(OFFICE), OrderFactory()) is None  # another
+    assert counter("ip", payment.client_key) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        transition(payment, S.OUTCOME_UNKNOWN, source=Source.CARD_ENTRY)
+    assert counter("ip", payment.client_key) == 2  # not secured yet
+    with django_capture_on_commit_callbacks(execute=True):
+        transition(payment, S.HELD, source=Source.RECONCILIATION)
+    assert (counter("ip", payment.client_key), counter("order", order.pk)) == (1, 0)
+    # Captured later: the attempt was given back once, not again.
+    with django_capture_on_commit_callbacks(execute=True):
+        transition(payment, S.PAID, source=Source.ADMIN)
+    assert (counter("ip", payment.client_key), counter("order", order.pk)) == (1, 0)
+
+
+def test_attempts_not_counted_by_the_card_page_are_not_given_back(
+    limits, django_capture_on_commit_callbacks
+):
+    limits(per_ip=5, per_order=5)
+    order = OrderFactory()
+    assert check_payment_attempt(request_from(), order) is None
+    payment = start_payment(order)  # started by the shop's own code: no client key
+    with django_capture_on_commit_callbacks(execute=True):
+        transition(payment, S.PAID, source=Source.CARD_ENTRY)
+    assert counter("order", order.pk) == 1
+
+
+def test_a_give_back_never_takes_a_counter_below_zero(limits, django_capture_on_commit_callbacks):
+    limits(per_ip=5, per_order=5)
+    order = OrderFactory()
+    payment = start_payment(order, client_key=ratelimit.client_key(request_from()))
+    # The window the attempt was counted in has ended, and a new one holds one attempt of
+    # another order: the success takes that counter to zero at most.
+    caches["default"].set(f"{ratelimit.KEY_PREFIX}:ip:{payment.client_key}", 0, 600)
+    with django_capture_on_commit_callbacks(execute=True):
+        transition(payment, S.PAID, source=Source.CARD_ENTRY)
+    assert counter("ip", payment.client_key) == 0
+    assert caches["default"].get(f"{ratelimit.KEY_PREFIX}:order:{order.pk}") is None
+
+
+def test_a_cache_outage_leaves_the_success_standing(
+    limits, settings, caplog, django_capture_on_commit_callbacks
+):
+    limits()
+    payment = start_payment(OrderFactory(), client_key=ratelimit.client_key(request_from()))
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        payment, changed = transition(payment, S.PAID, source=Source.CARD_ENTRY)
+    assert changed and Payment.objects.get(pk=payment.pk).status == S.PAID
+    assert "attempt not given back" in caplog.text
+
+
+def test_the_address_counter_key_is_keyed_with_the_secret(settings):
+    request = request_from("192.0.2.77")
+    key = ratelimit.client_key(request)
+    assert len(key) == 32 and "192.0.2.77" not in key
+    settings.SECRET_KEY = "another-" + settings.SECRET_KEY
+    assert ratelimit.client_key(request) != key
+
+
+@pytest.mark.django_db(transaction=True)
+def test_shared_redis_counts_and_gives_back_for_every_host(gateway, settings):
+    """Several web hosts on one Redis (DB 4): a decline counts, a success is given back."""
+    if not _redis_up():
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/4",
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
+    other_host = caches.create_connection("default")
+    browser = shopper()
+    declined = place_order(browser)
+    pay(browser, declined, DECLINE)
+    order = place_order(browser)
+    pay(browser, order, PAN)
+    payment = order.payments.get()
+    assert payment.status == S.PAID
+    keys = [
+        f"{ratelimit.KEY_PREFIX}:ip:{payment.client_key}",
+        f"{ratelimit.KEY_PREFIX}:order:{declined.pk}",
+        f"{ratelimit.KEY_PREFIX}:order:{order.pk}",
+    ]
+    try:
+        # What this host counted and gave back, the other host sees.
+        assert other_host.get_many(keys) == {keys[0]: 1, keys[1]: 1, keys[2]: 0}
+        # And what the other host counts, this one refuses on.
+        settings.CHECKOUT = {
+            **settings.CHECKOUT,
+            "RATE_LIMITS": {"per_ip": 2, "per_order": 5, "window": 600},
+        }
+        other_host.incr(keys[0])
+        calls = Exchange.objects.count()
+        assert pay(browser, place_order(browser), DECLINE).status_code == 429
+        assert Exchange.objects.count() == calls
+    finally:
+        other_host.delete_many(keys)
+        other_host.close()
+
+
+# --- behind a proxy without CLIENT_IP_HEADER --------------------------------------------------
+
+
+def test_a_forwarded_request_without_client_ip_header_warns_once(monkeypatch, caplog, settings):
+    monkeypatch.setattr(ratelimit, "_proxy_warned", type(ratelimit._proxy_warned)())
+    assert client_ip(request_from("10.0.0.2")) == "10.0.0.2"
+    assert "X-Forwarded-For" not in caplog.text
+    for _ in range(3):
+        client_ip(request_from("10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.23"))
+    warnings = [r for r in caplog.records if "CLIENT_IP_HEADER" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+
+    monkeypatch.setattr(ratelimit, "_proxy_warned", type(ratelimit._proxy_warned)())
+    caplog.clear()
+    settings.CHECKOUT = {**settings.CHECKOUT, "CLIENT_IP_HEADER": "X-Forwarded-For"}
+    client_ip(request_from("10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.23"))
+    assert "CLIENT_IP_HEADER" not in caplog.text

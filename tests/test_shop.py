@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -9,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from checkout import access
 from checkout.models import Order, PaymentStatus
@@ -163,14 +167,17 @@ def test_checkout_creates_the_order_and_opens_the_card_page(client, halloumi, wi
     assert order.ip_address == "198.51.100.7"
     purchase = Purchase.objects.get()
     assert purchase.order == order and order.content_object == purchase
-    assert order.merchant_reference == str(purchase.public_id)
+    # The shop's short reference is the order's: the one the shopper sees everywhere.
+    assert re.fullmatch(r"[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}", purchase.reference)
+    assert order.merchant_reference == purchase.reference
     assert [(line.name, line.unit_price, line.quantity) for line in purchase.lines.all()] == [
         ("Halloumi", 1450, 2),
         ("Commandaria", 2400, 1),
     ]
     assert access.owns(response.wsgi_request, order)
-    assert cart_lines(client) == {}
     assert client.get(response["Location"]).status_code == 200
+    # The cart waits for the order to be paid.
+    assert cart_lines(client) == {"halloumi": 2, "commandaria": 1}
 
 
 def test_checkout_from_a_scoped_ipv6_address_behind_the_proxy(client, settings, halloumi):
@@ -202,6 +209,98 @@ def test_email_is_remembered_for_the_next_order(client, halloumi):
     assert client.get(reverse("shop:cart")).context["form"]["email"].value() == "ann@example.com"
 
 
+def checkout(client, email="ann@example.com"):
+    return client.post(reverse("shop:cart"), {"email": email})
+
+
+def test_back_from_the_card_page_still_shows_the_cart(client, halloumi, wine):
+    add(client, halloumi, 2)
+    add(client, wine)
+    card_page = checkout(client)["Location"]
+    order = Order.objects.get()
+
+    # The browser's Back button: the cart as it was, and a way on to the same order.
+    page = client.get(reverse("shop:cart"))
+    html = page.content.decode()
+    assert "Your cart is empty" not in html
+    assert cart_lines(client) == {"halloumi": 2, "commandaria": 1}
+    assert f"Your order {order.merchant_reference} is waiting for payment" in html
+    assert 'class="cart-count" aria-label="3 items">3<' in html
+
+    again = checkout(client)
+    assert again.status_code == 302 and again["Location"] == card_page
+    assert Order.objects.count() == 1 and Purchase.objects.count() == 1
+
+
+def test_checking_out_again_with_a_new_address_keeps_the_order(client, halloumi):
+    add(client, halloumi)
+    checkout(client)
+    checkout(client, email="ann.smith@example.com")
+    order = Order.objects.get()
+    assert order.email == "ann.smith@example.com"
+    assert Purchase.objects.get().email == "ann.smith@example.com"
+
+
+def test_a_changed_cart_is_a_new_order(client, halloumi, wine):
+    add(client, halloumi)
+    first = checkout(client)["Location"]
+    add(client, wine)
+    second = checkout(client)["Location"]
+    assert first != second and Order.objects.count() == 2
+    newest = Order.objects.order_by("-created_at", "-pk").first()
+    assert second == reverse("jcc_checkout:card", args=[newest.public_id])
+    assert newest.amount == 1450 + 2400
+    # A price change too: the new order is at today's price.
+    Product.objects.filter(pk=wine.pk).update(price=2500)
+    third = checkout(client)["Location"]
+    assert third not in (first, second) and Order.objects.count() == 3
+
+
+def test_an_attempt_under_way_is_seen_through_not_doubled(client, halloumi, wine):
+    add(client, halloumi)
+    checkout(client)
+    order = Order.objects.get()
+    PaymentFactory(order=order, status=S.AWAITING_3DS)
+    add(client, wine)  # in another tab, while the bank's page is open
+    html = client.get(reverse("shop:cart")).content.decode()
+    assert f"A payment for your order {order.merchant_reference} is under way" in html
+    response = checkout(client)
+    assert response["Location"] == reverse("jcc_checkout:card", args=[order.public_id])
+    assert Order.objects.count() == 1
+
+
+def test_the_cart_is_emptied_once_its_order_is_paid(client, halloumi, wine):
+    add(client, halloumi, 2)
+    checkout(client)
+    order = Order.objects.get()
+    add(client, wine)  # added after checking out: not part of the paid order
+    PaymentFactory(order=order, status=S.PAID)  # paid: learnt by a callback, say
+    html = client.get("/").content.decode()
+    assert 'aria-label="1 item">1<' in html
+    assert cart_lines(client) == {"commandaria": 1}
+    assert client.session.get("shop_pending_order") is None
+
+
+def test_an_expired_order_lets_the_cart_go_on_alone(client, halloumi):
+    add(client, halloumi)
+    checkout(client)
+    Order.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert cart_lines(client) == {"halloumi": 1}
+    assert client.session.get("shop_pending_order") is None
+    checkout(client)
+    assert Order.objects.count() == 2
+
+
+@pytest.mark.parametrize("value", ["not-a-uuid", 42, str(uuid.uuid4())])
+def test_a_tampered_or_stale_pending_order_is_ignored(client, halloumi, value):
+    add(client, halloumi)
+    session = client.session
+    session["shop_pending_order"] = value
+    session.save()
+    assert cart_lines(client) == {"halloumi": 1}
+    assert checkout(client).status_code == 302 and Order.objects.count() == 1
+
+
 # --- your orders -------------------------------------------------------------------------
 
 
@@ -230,6 +329,8 @@ def test_your_orders_lists_only_this_visitors_orders(client, django_user_model, 
         ([], "Awaiting payment", True),
         ([S.DECLINED], "Payment not completed", True),
         ([S.DECLINED, S.PAID], "Paid", False),
+        # Two-phase: held for a later capture, which the shopper knows as authorised.
+        ([S.HELD], "Authorised", False),
         ([S.AWAITING_3DS], "Payment in progress", False),
         ([S.PARTLY_REFUNDED], "Paid, partly refunded", False),
         ([S.REFUNDED], "Refunded", False),

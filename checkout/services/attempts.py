@@ -115,8 +115,11 @@ def create_order(
 _MARKUP = re.compile(r"[<>]")
 
 
-def start_payment(order: Order, *, preauth: bool | None = None) -> Payment:
+def start_payment(order: Order, *, preauth: bool | None = None, client_key: str = "") -> Payment:
     """Claim a new attempt for ``order``: a Payment in PROCESSING, in one short transaction.
+
+    ``client_key`` names the shopper's address counter the caller counts the attempt on
+    (``checkout.ratelimit.client_key``); it is given back if the attempt secures the money.
 
     Raises OrderNotPayable when the order's money is already secured, an attempt is
     still active (the partial unique constraint decides under concurrency), an earlier
@@ -141,6 +144,7 @@ def start_payment(order: Order, *, preauth: bool | None = None) -> Payment:
                     amount=locked.amount,
                     currency=locked.currency,
                     preauth=checkout_settings.PREAUTH if preauth is None else preauth,
+                    client_key=client_key[:32],
                 ),
                 source=Source.CARD_ENTRY,
             )

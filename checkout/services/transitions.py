@@ -19,6 +19,7 @@ from django.utils import timezone
 from checkout import signals
 from checkout.exceptions import InvalidTransition
 from checkout.models import Order, Payment, StatusChange
+from checkout.ratelimit import give_back_attempt
 from checkout.status import SECURED_STATUSES, TRANSITIONS, PaymentStatus
 
 __all__ = [
@@ -140,6 +141,10 @@ def _apply(
             .exclude(pk=locked.pk)
             .exists()
         )
+    if to_status in SECURED_STATUSES and from_status not in SECURED_STATUSES:
+        # A successful attempt stops counting towards the card-testing limits, whichever
+        # request or job learnt of its success.
+        transaction.on_commit(lambda: give_back_attempt(locked), robust=True)
     # Robust: a receiver's failure is logged and must not turn a committed transition
     # into an error for the caller (a shopper's page, a callback); checkout_sync sends
     # order_paid again until the order is marked fulfilled.

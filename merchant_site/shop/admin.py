@@ -31,9 +31,18 @@ class PurchaseLineInline(admin.TabularInline):
 class PurchaseAdmin(admin.ModelAdmin):
     """Shop-side view of what was bought; payments are handled on the checkout's Order."""
 
-    list_display = ["public_id", "email", "total", "created_at", "order"]
-    search_fields = ["email", "public_id", "order__payments__order_number"]
-    readonly_fields = ["public_id", "email", "amount", "currency", "order", "created_at"]
+    list_display = ["reference", "email", "total", "created_at", "receipt_sent_at", "order"]
+    search_fields = ["=reference", "email", "public_id", "order__payments__order_number"]
+    readonly_fields = [
+        "reference",
+        "public_id",
+        "email",
+        "amount",
+        "currency",
+        "order",
+        "created_at",
+        "receipt_sent_at",
+    ]
     inlines = [PurchaseLineInline]
     date_hierarchy = "created_at"
 

@@ -1,14 +1,27 @@
-"""The shopping cart, kept in the session as product ids and quantities only."""
+"""The shopping cart, kept in the session as product ids and quantities only.
+
+The cart stays as it is when the shopper checks out: it is emptied only once the order
+placed from it is paid (``settle_cart``), so that Back from the card page, a declined card
+or an abandoned 3-D Secure step leaves the shopper with their cart, and checking out again
+continues that same order instead of placing a second one.
+"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.contrib.sessions.backends.base import SessionBase
+from django.db.models import Exists, OuterRef
 
-from merchant_site.shop.models import Product
+from checkout.models import SECURED_STATUSES, Order, Payment
+from merchant_site.shop.models import Product, PurchaseLine
+
+__all__ = ["MAX_QUANTITY", "PENDING_KEY", "SESSION_KEY", "Cart", "CartLine", "settle_cart"]
 
 SESSION_KEY = "shop_cart"
+#: The public id of the order placed from the cart and not paid yet.
+PENDING_KEY = "shop_pending_order"
 #: Most units of one product in a cart (a demo shop, not a wholesaler).
 MAX_QUANTITY = 20
 
@@ -66,6 +79,35 @@ class Cart:
         self._items = {}
         self._save()
 
+    def take_out(self, lines: list[PurchaseLine]) -> None:
+        """Remove what a paid order bought (what was added since stays in the cart)."""
+        for line in lines:
+            key = str(line.product_id)
+            left = self._items.get(key, 0) - line.quantity
+            if left > 0:
+                self._items[key] = left
+            else:
+                self._items.pop(key, None)
+        self._save()
+
+    @property
+    def pending_order_id(self) -> uuid.UUID | None:
+        """The order placed from this cart that is not known to be paid yet."""
+        try:
+            return uuid.UUID(str(self.session.get(PENDING_KEY, "")))
+        except ValueError:
+            return None
+
+    def placed(self, order: Order) -> None:
+        """The shopper checked out: the cart waits for ``order`` to be paid."""
+        self.session[PENDING_KEY] = str(order.public_id)
+
+    def matches(self, lines: list[PurchaseLine], currency: str) -> bool:
+        """Whether an order with these lines is exactly this cart, at today's prices."""
+        ordered = {(line.product_id, line.unit_price, line.quantity) for line in lines}
+        current = {(line.product.pk, line.product.price, line.quantity) for line in self.lines()}
+        return bool(current) and ordered == current and currency == self.currency
+
     def currency_conflict(self, product: Product) -> bool:
         """One order is paid in one currency: a cart cannot mix them."""
         return any(line.product.currency != product.currency for line in self.lines())
@@ -97,3 +139,30 @@ class Cart:
 
     def __bool__(self) -> bool:
         return bool(self.lines())
+
+
+def settle_cart(session: SessionBase) -> None:
+    """Empty the cart once its pending order is paid; forget an order that expired unpaid.
+
+    Wherever the payment was secured (the card page, the 3-D Secure return, a callback,
+    checkout_sync), the shopper's next page finds the cart emptied.
+    """
+    cart = Cart(session)
+    public_id = cart.pending_order_id
+    if public_id is None:
+        session.pop(PENDING_KEY, None)
+        return
+    secured = Payment.objects.filter(order=OuterRef("pk"), status__in=SECURED_STATUSES)
+    order = (
+        Order.objects.filter(public_id=public_id)
+        .annotate(paid=Exists(secured))
+        .only("pk", "expires_at")
+        .first()
+    )
+    if order is None:
+        session.pop(PENDING_KEY, None)
+    elif order.paid:  # type: ignore[attr-defined]
+        cart.take_out(list(PurchaseLine.objects.filter(purchase__order=order)))
+        session.pop(PENDING_KEY, None)
+    elif order.is_expired:
+        session.pop(PENDING_KEY, None)

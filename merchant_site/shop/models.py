@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+__all__ = ["REFERENCE_ALPHABET", "Product", "Purchase", "PurchaseLine", "new_reference"]
 
 
 class Product(models.Model):
@@ -25,10 +28,24 @@ class Product(models.Model):
         return self.name
 
 
+#: Characters of order references: upper-case letters and digits that cannot be confused
+#: when read out or typed (no 0/O, 1/I/L).
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_reference() -> str:
+    """A fresh order reference for people to quote, e.g. ``"K7Q2-M9XP"`` (about 40 bits)."""
+    code = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"{code[:4]}-{code[4:]}"
+
+
 class Purchase(models.Model):
     """What a shopper ordered: the cart as it was at checkout, paid through one Order."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The one reference the shopper sees (cart, result page, "your orders", receipt) and
+    # an operator searches for: also the order's merchant_reference.
+    reference = models.CharField(max_length=9, unique=True, default=new_reference, editable=False)
     # Blank once the order's personal data has been cleared (see merchant_site.shop.signals).
     email = models.EmailField(blank=True)
     amount = models.PositiveBigIntegerField(help_text="In minor units (cents).")
@@ -38,6 +55,8 @@ class Purchase(models.Model):
         "jcc_checkout.Order", null=True, on_delete=models.PROTECT, related_name="purchase"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # When the receipt e-mail went out: order_paid can come more than once, the receipt not.
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,4 +1,9 @@
-"""The demo storefront: catalogue, cart, checkout with an e-mail address, "your orders"."""
+"""The demo storefront: catalogue, cart, checkout with an e-mail address, "your orders".
+
+Checking out creates one order per cart: the cart stays until that order is paid, and
+checking out again (after Back from the card page, a declined card, an abandoned 3-D
+Secure step) continues the same order rather than placing another.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,21 @@ from checkout.ratelimit import client_ip
 from checkout.services import create_order
 from merchant_site.shop.cart import MAX_QUANTITY, Cart
 from merchant_site.shop.models import Product, Purchase, PurchaseLine
+
+__all__ = [
+    "DESCRIPTION_LENGTH",
+    "CheckoutForm",
+    "QuantityForm",
+    "cart_add",
+    "cart_remove",
+    "cart_update",
+    "cart_view",
+    "catalogue",
+    "my_orders",
+    "order_state",
+    "payable",
+    "product_detail",
+]
 
 S = PaymentStatus
 
@@ -106,17 +126,65 @@ def cart_remove(request: HttpRequest, slug: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def cart_view(request: HttpRequest) -> HttpResponse:
-    """The cart, and on POST the checkout: the order is created and card entry opens."""
+    """The cart, and on POST the checkout: card entry opens for the cart's order.
+
+    The order is created on the first checkout; while it is unpaid and the cart unchanged,
+    checking out again continues it (as does an attempt still in progress, whatever the
+    cart): never a second order for the same cart.
+    """
     cart = Cart(request.session)
     form = CheckoutForm(request.POST or None, initial={"email": request.session.get("shop_email")})
+    pending = _pending_order(cart)
     if request.method == "POST":
         if not cart:
             messages.error(request, _("Your cart is empty."))
             return redirect("shop:cart")
         if form.is_valid():
-            order = _place_order(request, cart, form.cleaned_data["email"])
+            email = form.cleaned_data["email"]
+            if pending is None:
+                order = _place_order(request, cart, email)
+            else:
+                order = _continue_order(request, pending, email)
             return redirect("jcc_checkout:card", order.public_id)
-    return render(request, "shop/cart.html", {"cart": cart, "form": form}, status=200)
+    context = {
+        "cart": cart,
+        "form": form,
+        "pending": pending,
+        "pending_payable": pending is not None and payable(pending),
+    }
+    return render(request, "shop/cart.html", context, status=200)
+
+
+def _pending_order(cart: Cart) -> Order | None:
+    """The order checkout would continue: the cart's order, unpaid and not expired, if it
+    is still exactly the cart or has an attempt under way (to be seen through, not doubled)."""
+    public_id = cart.pending_order_id
+    if public_id is None or not cart:
+        return None
+    purchase = (
+        Purchase.objects.filter(order__public_id=public_id)
+        .select_related("order")
+        .prefetch_related("lines", "order__payments")
+        .first()
+    )
+    order = purchase.order if purchase is not None else None
+    if purchase is None or order is None or order.is_paid or order.is_expired:
+        return None
+    if payable(order) and not cart.matches(list(purchase.lines.all()), purchase.currency):
+        # The cart changed: its order no longer is what the shopper wants to buy.
+        return None
+    return order
+
+
+def _continue_order(request: HttpRequest, order: Order, email: str) -> Order:
+    if email != order.email and payable(order):
+        # A new address for the receipt, also for the gateway's next attempt.
+        with transaction.atomic():
+            Order.objects.filter(pk=order.pk).update(email=email)
+            Purchase.objects.filter(order=order).update(email=email)
+        order.email = email
+    request.session["shop_email"] = email
+    return order
 
 
 def _describe(cart: Cart) -> str:
@@ -144,7 +212,8 @@ def _place_order(request: HttpRequest, cart: Cart, email: str) -> Order:
             email=email,
             ip=client_ip(request) or None,
             language=(getattr(request, "LANGUAGE_CODE", "") or "en")[:2],
-            merchant_reference=str(purchase.public_id),
+            # The one reference the shopper sees and quotes, and operators search for.
+            merchant_reference=purchase.reference,
             content_object=purchase,
         )
         purchase.order = order
@@ -152,7 +221,8 @@ def _place_order(request: HttpRequest, cart: Cart, email: str) -> Order:
     # The session may see this order's pages; "your orders" lists exactly these.
     access.grant(request, order)
     request.session["shop_email"] = email
-    cart.clear()
+    # The cart stays until the order is paid (merchant_site.shop.cart.settle_cart).
+    cart.placed(order)
     return order
 
 
@@ -163,8 +233,11 @@ def order_state(order: Order) -> tuple[str, str]:
         return _("Refunded"), "refunded"
     if S.PARTLY_REFUNDED in statuses:
         return _("Paid, partly refunded"), "refunded"
-    if statuses & SECURED_STATUSES:
+    if S.PAID in statuses:
         return _("Paid"), "paid"
+    if statuses & SECURED_STATUSES:
+        # Held for a later capture (two-phase): to the shopper, the card is authorised.
+        return _("Authorised"), "paid"
     if S.VOIDED in statuses:
         return _("Cancelled"), "failed"
     if statuses & ACTIVE_STATUSES:

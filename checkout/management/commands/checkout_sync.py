@@ -33,8 +33,8 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="NUMBER",
-            help="Only this order (gateway order number, gateway order id or public id), "
-            "whatever its age. May be repeated.",
+            help="Only this order (gateway order number, gateway order id, public id or "
+            "the shop's merchant reference), whatever its age. May be repeated.",
         )
         parser.add_argument(
             "--older-than",
