@@ -377,13 +377,14 @@ def _settle_in_threads(
     """``workers`` threads settle what a producer thread claims, a batch ahead of them.
 
     The producer claims the next batch while the workers are busy with the last one and
-    feeds them through a queue of ``size`` payments, so that at most about three batches
-    are claimed and unfinished at any time. Each thread keeps its database connection for
-    the whole run and closes it when it ends. The progress lines are written here, in the
-    calling thread.
+    feeds them through a queue of ``size`` payments: at most ``2 * size + workers``
+    payments are claimed and not yet settled at any time, whatever the backlog. Each
+    thread keeps its database connection for the whole run and closes it when it ends.
+    The progress lines are written here, in the calling thread.
     """
     todo: _Todo = queue.Queue(maxsize=size)
-    results: queue.Queue[tuple[str, bool, bool] | None] = queue.Queue()
+    # Bounded as well: workers wait while the progress lines are being written.
+    results: queue.Queue[tuple[str, bool, bool] | None] = queue.Queue(maxsize=size)
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -425,8 +426,8 @@ def _settle_in_threads(
     threads += [threading.Thread(target=work, name=f"checkout_sync-{n}") for n in range(workers)]
     for thread in threads:
         thread.start()
+    running = workers
     try:
-        running = workers
         while running:
             result = results.get()
             if result is None:
@@ -435,6 +436,10 @@ def _settle_in_threads(
                 record(*result)
     finally:
         stop.set()
+        # Drained, so that no worker waits for room to report what it had in flight.
+        while running:
+            if results.get() is None:
+                running -= 1
         for thread in threads:
             thread.join()
     if errors:
