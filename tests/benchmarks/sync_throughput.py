@@ -3,32 +3,37 @@
 Sets up N stale payments, each registered at the sandbox gateway by the real card flow
 and then left alone for an hour: half paid at the bank (3-D Secure passed, the shopper
 never came back), a quarter still waiting for 3-D Secure, a quarter with an unknown
-outcome (the sandbox carried the payment out and dropped the connection). The sandbox,
-served over real HTTP from a thread of this process, then holds every
-getOrderStatusExtended.do for ``--latency`` seconds (its "latency" fault, switched on
-for that method only), and ``checkout.sync.run()`` settles the backlog with ``--workers``
-threads.
+outcome (the sandbox carried the payment out and dropped the connection). Every
+getOrderStatusExtended.do is then held ``--latency`` seconds, and ``checkout.sync.run()``
+settles the backlog with ``--workers`` threads. Where the gateway runs (``--gateway``):
 
-The sandbox answers from a process of its own by default (``--gateway process``), as the
-real gateway does from another machine: its CPU time then does not compete with the
-sync's for this process's interpreter lock. ``--gateway thread`` serves it from a thread
-of this process instead. Both share the throwaway database.
+- ``process`` (default): the sandbox over real HTTP from a process of its own, holding the
+  status queries with its "latency" fault (switched on for that method only). Its CPU
+  time does not compete with the sync's for this process's interpreter lock, but it
+  does for the machine's cores: the sandbox opens a database connection per request.
+- ``thread``: the same sandbox from a thread of this process.
+- ``replay``: a process of its own that answers from memory after ``--latency`` seconds,
+  with each order's answer built once by the sandbox's own ``status_payload()`` after the
+  backlog is set up: next to no CPU time per query, like a gateway on another machine.
+
+The sandbox shares the throwaway database with the app in every mode.
 
 Figures, all from this run: payments settled per second against the ceiling
-``workers / latency``, and against a baseline measured first: the same number of
-``--workers`` threads doing nothing but status queries with the gateway client (the
-sandbox answering from this process costs CPU time too). Peak memory is the growth of the
-process's resident set over the run (VmHWM, reset before it) and the peak of Python
-allocations (tracemalloc) in a second, smaller run: tracing slows Python down, so it is
-not part of the timed one.
+``workers / latency``, and against a baseline measured before and after the timed run:
+the same number of ``--workers`` threads doing nothing but status queries with the
+gateway client, so what the gateway and the machine allow shows. This process's CPU time
+per payment and per bare query. Peak memory: the growth of the process's resident set
+over the run (VmHWM, reset before it) and the peak of Python allocations (tracemalloc) in
+a second, smaller run: tracing slows Python down, so it is not part of the timed one.
 
     .venv/bin/python -m tests.benchmarks.sync_throughput [--payments 2000] [--workers 8]
-        [--latency 0.05] [--db auto|sqlite|postgres]
+        [--latency 0.05] [--gateway process|thread|replay] [--db auto|sqlite|postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import socket
@@ -40,10 +45,12 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from tests.benchmarks.harness import BACKENDS, backend_name, expect, served_project
 
@@ -72,11 +79,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--gateway",
-        choices=("process", "thread"),
+        choices=("process", "thread", "replay"),
         default="process",
-        help="where the sandbox runs (default: a process of its own)",
+        help="process (default): the sandbox in a process of its own; thread: in this "
+        "process; replay: its status answers, built once, replayed by a process of its own",
     )
     parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-replay", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.payments < 4 or args.workers < 1 or args.latency <= 0:
         parser.error("needs --payments >= 4, --workers >= 1 and --latency > 0")
@@ -138,51 +147,110 @@ def serve_gateway(port: int) -> None:
     server.server_close()
 
 
+def serve_replay(port: int, latency: float) -> None:
+    """The child of ``--gateway replay``: the sandbox's status answers, replayed.
+
+    Each order's getOrderStatusExtended.do answer is built once, by the sandbox's own
+    ``status_payload()``, when the process starts (the backlog is set up by then and the
+    bank's side of it does not change during the run); each query is then answered from
+    memory after ``latency`` seconds. The gateway's CPU time per query is next to none.
+    """
+    import signal
+
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from checkout.sandbox.api import status_payload
+    from checkout.sandbox.models import Order
+
+    answers: dict[tuple[str, str], bytes] = {}
+    for order in Order.objects.prefetch_related("operations"):
+        body = json.dumps(status_payload(order)).encode()
+        answers["orderId", str(order.id)] = body
+        answers["orderNumber", order.order_number] = body
+    connection.close()
+    unknown = json.dumps({"errorCode": "6", "errorMessage": "Unknown order id"}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            form = dict(parse_qsl(self.rfile.read(length).decode()))
+            if not self.path.endswith("/getOrderStatusExtended.do"):
+                self.send_error(404)
+                return
+            if form.get("orderId"):
+                body = answers.get(("orderId", form["orderId"]), unknown)
+            else:
+                body = answers.get(("orderNumber", form.get("orderNumber", "")), unknown)
+            time.sleep(latency)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server.serve_forever(poll_interval=0.05)
+    server.server_close()
+
+
 @contextmanager
-def gateway(kind: str, latency: float) -> Iterator[None]:
-    """The client pointed at the sandbox, served from a thread or from a process."""
+def child_server(option: str, latency: float) -> Iterator[int]:
+    """This module in a process of its own with ``option PORT``; yields the port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": _database_url(), "SANDBOX_FAULT_LATENCY": str(latency)}
+    command = [sys.executable, "-m", MODULE, option, str(port), "--latency", str(latency)]
+    child = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            expect(child.poll() is None, "the gateway process exited")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                expect(time.monotonic() < deadline, "the gateway process is not listening")
+                time.sleep(0.05)
+        yield port
+    finally:
+        child.terminate()
+        child.wait(30)
+
+
+@contextmanager
+def client_at(port: int) -> Iterator[None]:
+    """The app's gateway client pointed at 127.0.0.1:``port``."""
     from django.conf import settings
     from django.test.utils import override_settings
 
     from checkout.gateway import reset_client
     from checkout.sandbox import defaults
 
-    sandbox = {"CALLBACK_DELIVERY": "off", "FAULT_LATENCY": latency}
-    if kind == "thread":
-        with override_settings(CHECKOUT_SANDBOX=sandbox):
-            yield
-        return
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": _database_url(), "SANDBOX_FAULT_LATENCY": str(latency)}
-    command = [sys.executable, "-m", MODULE, "--serve-gateway", str(port)]
-    child = subprocess.Popen(command, env=env, cwd=ROOT)
+    checkout = {
+        **settings.CHECKOUT,
+        "GATEWAY_URL": f"http://127.0.0.1:{port}/payment/",
+        "USERNAME": defaults.MERCHANT_LOGIN,
+        "PASSWORD": defaults.MERCHANT_PASSWORD,
+    }
+    reset_client()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            expect(child.poll() is None, "the sandbox process exited")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                expect(time.monotonic() < deadline, "the sandbox process is not listening")
-                time.sleep(0.05)
-        checkout = {
-            **settings.CHECKOUT,
-            "GATEWAY_URL": f"http://127.0.0.1:{port}/payment/",
-            "USERNAME": defaults.MERCHANT_LOGIN,
-            "PASSWORD": defaults.MERCHANT_PASSWORD,
-        }
-        reset_client()
-        try:
-            with override_settings(CHECKOUT=checkout, CHECKOUT_SANDBOX=sandbox):
-                yield
-        finally:
-            reset_client()
+        with override_settings(CHECKOUT=checkout):
+            yield
     finally:
-        child.terminate()
-        child.wait(30)
+        reset_client()
 
 
 def _peak_rss_kib() -> int:
@@ -324,12 +392,23 @@ def settle_backlog(
 
 
 def bench(args: argparse.Namespace) -> None:
-    with served_project(), gateway(args.gateway, args.latency):
+    from django.test.utils import override_settings
+
+    sandbox = {"CALLBACK_DELIVERY": "off", "FAULT_LATENCY": args.latency}
+    with served_project(), override_settings(CHECKOUT_SANDBOX=sandbox), ExitStack() as stack:
+        if args.gateway == "process":
+            stack.enter_context(
+                client_at(stack.enter_context(child_server("--serve-gateway", args.latency)))
+            )
         started = time.perf_counter()
         pks = make_backlog(args.payments)
         traced_pks = make_backlog(TRACED_PAYMENTS)
         setup = time.perf_counter() - started
-        slow_status_queries(args.latency)
+        if args.gateway == "replay":
+            port = stack.enter_context(child_server("--serve-replay", args.latency))
+            stack.enter_context(client_at(port))
+        else:
+            slow_status_queries(args.latency)
         ceiling = args.workers / args.latency
         # Before and after the timed run, so that a change in the machine's load shows.
         baselines = [gateway_alone(pks, args.workers)]
@@ -338,11 +417,16 @@ def bench(args: argparse.Namespace) -> None:
         traced = settle_backlog(traced_pks, args.workers, aside=pks, traced=True)
     baseline = statistics.mean(rate for rate, _ in baselines)
     baseline_cpu = statistics.mean(cpu for _, cpu in baselines)
+    where = {
+        "process": "the sandbox in a process of its own",
+        "thread": "the sandbox in a thread of this process",
+        "replay": "the sandbox's answers replayed by a process of its own",
+    }[args.gateway]
 
     print(
         f"\ncheckout_sync on {backend_name()}: {args.payments} stale payments, "
         f"--workers {args.workers}, status queries held {args.latency * 1000:.0f} ms "
-        f"by the sandbox in a {args.gateway} of its own (backlog set up in {setup:.0f} s)"
+        f"by {where} (backlog set up in {setup:.0f} s)"
     )
     print(
         f"  settled: {timed['checked']} in {timed['seconds']:.2f} s "
@@ -371,6 +455,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_gateway is not None:
         serve_gateway(args.serve_gateway)
+        return 0
+    if args.serve_replay is not None:
+        serve_replay(args.serve_replay, args.latency)
         return 0
     if args.db != "auto":
         _setup_django(args.db)
