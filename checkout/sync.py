@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.core.cache import cache
 from django.core.mail import mail_admins
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -206,19 +206,16 @@ def _preview(payment: Payment) -> str:
     return f"{_describe(payment)}: {payment.status} -> {target}{pending} (dry run)"
 
 
-def _in_worker(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``func`` in a pool thread and close that thread's database connection after."""
-    try:
-        return func(*args, **kwargs)
-    finally:
-        connection.close()
-
-
 # --- the run ------------------------------------------------------------------------------
 
 
 def run(options: Options, progress: Callable[[str], None] = lambda line: None) -> Summary:
-    """One reconciliation pass; ``progress`` receives a line per item."""
+    """One reconciliation pass; ``progress`` receives a line per item.
+
+    The candidates are claimed a batch at a time, in order of their primary key (never the
+    whole backlog at once), and settled by ``options.workers`` threads; see
+    ``docs/operating/sync.md``.
+    """
     summary = Summary()
     # One reference time: what this run settles itself (and announces on commit) is not
     # re-announced by the same run.
@@ -228,20 +225,26 @@ def run(options: Options, progress: Callable[[str], None] = lambda line: None) -
         summary.lines.append(line)
         progress(line)
 
-    pks = list(candidates(options, started).values_list("pk", flat=True))
-    total = len(pks)
+    queryset = candidates(options, started)
+    total = queryset.count()
     say(f"{total} payment(s) to check" + (" (dry run)" if options.dry_run else ""))
     position = 0
-    for start in range(0, total, BATCH_SIZE):
-        batch = pks[start : start + BATCH_SIZE]
-        with _maybe_leased(batch, options.dry_run) as claimed:
-            summary.skipped += len(batch) - len(claimed)
-            for line, changed, failed in _settle_all(claimed, options):
-                position += 1
-                summary.checked += 1
-                summary.changed += int(changed)
-                summary.failed += int(failed)
-                say(f"[{position}/{total}] {line}")
+
+    def record(line: str, changed: bool, failed: bool) -> None:
+        nonlocal position
+        position += 1
+        summary.checked += 1
+        summary.changed += int(changed)
+        summary.failed += int(failed)
+        say(f"[{position}/{total}] {line}")
+
+    size = max(BATCH_SIZE, options.workers)
+    batches = _batches(queryset, size=size, lease=not options.dry_run, summary=summary)
+    threads = min(options.workers, total)
+    if threads <= 1:
+        _settle_here(batches, options, record)
+    else:
+        _settle_in_threads(batches, options, threads, size, record)
     if summary.skipped:
         say(f"{summary.skipped} payment(s) skipped: another run holds them")
     if not options.dry_run:
@@ -258,33 +261,208 @@ def run(options: Options, progress: Callable[[str], None] = lambda line: None) -
     return summary
 
 
-@contextmanager
-def _maybe_leased(pks: list[int], dry_run: bool) -> Iterator[list[int]]:
-    if dry_run:
-        yield pks
-        return
-    with leased(pks) as claimed:
-        yield claimed
+class _Batch:
+    """Payments claimed together: their lease is released once the last one is done."""
+
+    def __init__(self, pks: list[int], until: datetime | None) -> None:
+        self.pks = pks
+        #: The end of this run's lease on them; None when nothing was leased (dry run).
+        self.until = until
+        self._left = len(pks)
+        self._lock = threading.Lock()
+
+    def done(self) -> None:
+        """One of the payments is done (settled, failed or given up)."""
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last and self.until is not None:
+            _release(self.pks, self.until)
 
 
-def _settle_all(pks: list[int], options: Options) -> Iterator[tuple[str, bool, bool]]:
-    def one(pk: int) -> tuple[str, bool, bool]:
+def _release(pks: list[int], until: datetime) -> None:
+    # Only our own lease: a run that outlived it may find another run's lease there.
+    try:
+        Payment.objects.filter(pk__in=pks, lease_until=until).update(lease_until=None)
+    except Exception:
+        # The lease runs out by itself (SYNC_LEASE); the next run takes them over then.
+        logger.warning(
+            "checkout_sync: leases of %d payment(s) not released", len(pks), exc_info=True
+        )
+
+
+def _batches(
+    queryset: QuerySet[Payment], *, size: int, lease: bool, summary: Summary
+) -> Iterator[_Batch]:
+    """The candidates, a page of ``size`` at a time by primary key, each page claimed.
+
+    Keyset pagination: each page starts after the last primary key of the one before, so
+    the backlog is never loaded whole and a page claimed by another run meanwhile is not
+    looked at twice. Counts the payments another run holds in ``summary.skipped``.
+    """
+    after: int | None = None
+    while True:
+        page = queryset if after is None else queryset.filter(pk__gt=after)
+        if lease:
+            batch, seen, last = _claim(page, size)
+        else:
+            pks = list(page.values_list("pk", flat=True)[:size])
+            batch, seen, last = _Batch(pks, None), len(pks), (pks[-1] if pks else None)
+        if last is None:
+            return
+        summary.skipped += seen - len(batch.pks)
+        after = last
+        if batch.pks:
+            yield batch
+        if seen < size:
+            # A short page is the last: skip_locked fills a page past the rows it skips.
+            return
+
+
+def _claim(page: QuerySet[Payment], size: int) -> tuple[_Batch, int, int | None]:
+    """Lease the first ``size`` payments of ``page`` that no other run holds.
+
+    One short transaction: rows another transaction has locked at this moment are skipped
+    (``skip_locked``), rows with an unexpired lease are left alone. The page is the
+    candidate query itself, so a payment another run settled meanwhile is not taken.
+    Returns the batch, how many rows the page had and the last primary key seen.
+    """
+    now = timezone.now()
+    until = now + timedelta(seconds=int(checkout_settings.SYNC_LEASE))
+    # Only the payment rows: with --order the query joins the order, which stays unlocked.
+    of = ("self",) if connections[page.db].features.has_select_for_update_of else ()
+    with transaction.atomic():
+        rows = list(
+            page.select_for_update(skip_locked=True, of=of)
+            .order_by("pk")
+            .values_list("pk", "lease_until")[:size]
+        )
+        free = [pk for pk, lease_until in rows if lease_until is None or lease_until < now]
+        if free:
+            Payment.objects.filter(pk__in=free).update(lease_until=until)
+    return _Batch(free, until), len(rows), (rows[-1][0] if rows else None)
+
+
+_Record = Callable[[str, bool, bool], None]
+
+
+def _settle_one(pk: int, options: Options) -> tuple[str, bool, bool]:
+    """A progress line, whether the payment changed and whether settling it failed."""
+    try:
+        line, changed = settle(pk, dry_run=options.dry_run)
+    except Exception as err:
+        logger.warning("checkout_sync: payment %s: %s", pk, err, exc_info=True)
+        number = Payment.objects.filter(pk=pk).values_list("order_number", flat=True).first()
+        return f"{number or pk}: failed: {err}", False, True
+    return line, changed, False
+
+
+def _settle_here(batches: Iterator[_Batch], options: Options, record: _Record) -> None:
+    """One payment after the other, in this thread."""
+    for batch in batches:
         try:
-            line, changed = settle(pk, dry_run=options.dry_run)
-        except Exception as err:
-            logger.warning("checkout_sync: payment %s: %s", pk, err, exc_info=True)
-            number = Payment.objects.filter(pk=pk).values_list("order_number", flat=True).first()
-            return f"{number or pk}: failed: {err}", False, True
-        return line, changed, False
+            for pk in batch.pks:
+                record(*_settle_one(pk, options))
+        finally:
+            if batch.until is not None:
+                _release(batch.pks, batch.until)
 
-    if options.workers <= 1 or len(pks) <= 1:
-        for pk in pks:
-            yield one(pk)
-        return
-    with ThreadPoolExecutor(max_workers=options.workers) as pool:
-        futures = [pool.submit(_in_worker, one, pk) for pk in pks]
-        for future in as_completed(futures):
-            yield future.result()
+
+_Todo = queue.Queue[tuple[int, _Batch] | None]
+
+
+def _settle_in_threads(
+    batches: Iterator[_Batch], options: Options, workers: int, size: int, record: _Record
+) -> None:
+    """``workers`` threads settle what a producer thread claims, a batch ahead of them.
+
+    The producer claims the next batch while the workers are busy with the last one and
+    feeds them through a queue of ``size`` payments: at most ``2 * size + workers``
+    payments are claimed and not yet settled at any time, whatever the backlog. Each
+    thread keeps its database connection for the whole run and closes it when it ends.
+    The progress lines are written here, in the calling thread.
+    """
+    todo: _Todo = queue.Queue(maxsize=size)
+    # Bounded as well: workers wait while the progress lines are being written.
+    results: queue.Queue[tuple[str, bool, bool] | None] = queue.Queue(maxsize=size)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                for index, pk in enumerate(batch.pks):
+                    if not _put(todo, (pk, batch), stop):
+                        # Given up: what was claimed and not handed out is released.
+                        for _ in batch.pks[index:]:
+                            batch.done()
+                        return
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            try:
+                for _ in range(workers):
+                    todo.put(None)
+            finally:
+                connection.close()
+
+    def work() -> None:
+        try:
+            while (item := todo.get()) is not None:
+                pk, batch = item
+                try:
+                    if not stop.is_set():
+                        result = _settle_one(pk, options)
+                        if result[2]:
+                            _drop_broken_connection()
+                        results.put(result)
+                finally:
+                    batch.done()
+        finally:
+            results.put(None)
+            connection.close()
+
+    threads = [threading.Thread(target=produce, name="checkout_sync-claim")]
+    threads += [threading.Thread(target=work, name=f"checkout_sync-{n}") for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    running = workers
+    try:
+        while running:
+            result = results.get()
+            if result is None:
+                running -= 1
+            else:
+                record(*result)
+    finally:
+        stop.set()
+        # Drained, so that no worker waits for room to report what it had in flight.
+        while running:
+            if results.get() is None:
+                running -= 1
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _put(todo: _Todo, item: tuple[int, _Batch], stop: threading.Event) -> bool:
+    """Hand ``item`` to the workers as soon as there is room; False once the run stops."""
+    while not stop.is_set():
+        try:
+            todo.put(item, timeout=0.1)
+        except queue.Full:
+            continue
+        return True
+    return False
+
+
+def _drop_broken_connection() -> None:
+    """Close this thread's connection if a database error left it unusable."""
+    if connection.connection is not None and connection.errors_occurred:
+        connection.errors_occurred = False
+        if not connection.is_usable():
+            connection.close()
 
 
 def _retry_notifications(options: Options, say: Callable[[str], None], now: datetime) -> int:

@@ -172,6 +172,34 @@ def test_two_sync_runs_share_the_work(live):
     assert not Payment.objects.filter(lease_until__isnull=False).exists()
 
 
+def test_two_sync_runs_share_a_larger_backlog_without_doubling(live, monkeypatch):
+    """Small batches, so that the two runs' claims interleave many times."""
+    from checkout.models import Exchange
+    from checkout.sandbox.models import Order as BankOrder
+    from checkout.sandbox.processing import start_acs
+
+    monkeypatch.setattr(sync, "BATCH_SIZE", 4)
+    payments = [pay(live, FRICTIONLESS_CARD) for _ in range(60)]
+    for payment in payments:
+        start_acs(BankOrder.objects.get(pk=payment.gateway_order_id))
+    queries = Exchange.objects.filter(operation="getOrderStatusExtended.do")
+    before = queries.count()
+    options = sync.Options(older_than=sync.parse_duration("0"), workers=4, report=False)
+    summaries = race([lambda: sync.run(options), lambda: sync.run(options)])
+    assert all(isinstance(s, sync.Summary) for s in summaries), summaries
+    # Each payment was queried once, by one of the two runs, and settled once.
+    per_payment = {p.pk: 0 for p in payments}
+    for pk in queries.order_by("pk")[before:].values_list("payment_id", flat=True):
+        per_payment[pk] += 1
+    assert per_payment == {p.pk: 1 for p in payments}
+    assert sorted(s.checked for s in summaries) != [0, len(payments)], "one run did it all"
+    assert sum(s.checked for s in summaries) == len(payments)
+    assert sum(s.failed for s in summaries) == 0
+    for payment in payments:
+        assert StatusChange.objects.filter(payment=payment, to_status=S.PAID).count() == 1
+    assert not Payment.objects.filter(lease_until__isnull=False).exists()
+
+
 def test_twenty_clicks_on_pay_charge_once_and_none_is_refused(live, settings):
     """Clicks while the first attempt runs get that attempt's page, not "too many attempts",
     and only the attempt that ran counts against the limits."""
