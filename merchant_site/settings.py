@@ -8,7 +8,9 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Variables already in the environment win over the file. ENV_FILE names another file (or
+# one that does not exist, to read none), so that a run can be told exactly what it gets.
+environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 HOST = env.str("HOST", default="127.0.0.1")
 PORT = env.int("PORT", default=8000)
@@ -85,6 +87,8 @@ def _database(variable: str = "DATABASE_URL") -> dict[str, Any]:
 
 DATABASES = {"default": _database()}
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Keys of this site only, when several share one cache server.
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
