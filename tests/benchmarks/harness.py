@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -257,7 +258,7 @@ class Harness:
 
     ``with Harness("sqlite") as harness:`` creates and migrates both databases (SQLite
     files in a temporary folder, or fresh PostgreSQL databases next to the one
-    DATABASE_URL names), loads the demo catalogue and sets Django up in this process;
+    DATABASE_URL names), sets Django up in this process and loads the demo catalogue;
     leaving stops every server it started and drops the databases.
     """
 
@@ -266,6 +267,8 @@ class Harness:
         self.tmp = Path(tempfile.mkdtemp(prefix="checkout-bench-"))
         self.servers: list[Server] = []
         self._postgres: list[str] = []
+        # Read now: this process's DATABASE_URL becomes the shop's own once Django is set up.
+        self._postgres_admin = postgres_url()
         self._settings_override: Any = None
 
     # databases
@@ -280,48 +283,45 @@ class Harness:
         return self
 
     def _create_databases(self) -> None:
+        log = self.tmp / "setup.log"
         if self.backend == "sqlite":
             self.shop_db = f"sqlite:///{self.tmp / 'shop.sqlite3'}"
             self.sandbox_db = f"sqlite:///{self.tmp / 'sandbox.sqlite3'}"
-        else:
-            base = postgres_url()
-            if not base:
-                sys.exit("--db postgres needs DATABASE_URL=postgres://user@host:port/name")
-            import psycopg
+            self._migrate(self.shop_db, log)
+            # One migration, two copies: the last connection closed folds the WAL back in.
+            sqlite3.connect(self.tmp / "shop.sqlite3").close()
+            shutil.copyfile(self.tmp / "shop.sqlite3", self.tmp / "sandbox.sqlite3")
+            return
+        base = self._postgres_admin
+        if not base:
+            sys.exit("--db postgres needs DATABASE_URL=postgres://user@host:port/name")
+        import psycopg
 
-            stem = f"checkout_bench_{os.getpid()}"
-            with psycopg.connect(base, autocommit=True) as admin:
-                for name in (f"{stem}_shop", f"{stem}_sandbox"):
-                    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                    admin.execute(f'CREATE DATABASE "{name}"')
-                    self._postgres.append(name)
-            parts = urlsplit(base)
-            self.shop_db = parts._replace(path=f"/{stem}_shop").geturl()
-            self.sandbox_db = parts._replace(path=f"/{stem}_sandbox").geturl()
-        log = self.tmp / "setup.log"
+        stem = f"checkout_bench_{os.getpid()}"
+        parts = urlsplit(base)
+        self.shop_db = parts._replace(path=f"/{stem}_shop").geturl()
+        self.sandbox_db = parts._replace(path=f"/{stem}_sandbox").geturl()
+        with psycopg.connect(base, autocommit=True) as admin:
+            for name in (f"{stem}_shop", f"{stem}_sandbox"):
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'CREATE DATABASE "{stem}_shop"')
+            self._postgres.append(f"{stem}_shop")
+            self._migrate(self.shop_db, log)
+            admin.execute(f'CREATE DATABASE "{stem}_sandbox" TEMPLATE "{stem}_shop"')
+            self._postgres.append(f"{stem}_sandbox")
+
+    def _migrate(self, database_url: str, log: Path) -> None:
         with log.open("ab") as output:
-            # Both at once: two cores.
-            migrations = [
-                subprocess.Popen(
-                    [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                    cwd=ROOT,
-                    env=self.env(url),
-                    stdout=output,
-                    stderr=output,
-                )
-                for url in (self.shop_db, self.sandbox_db)
-            ]
-            migrated = [m.wait() == 0 for m in migrations]
-            seeded = subprocess.run(
-                [sys.executable, "manage.py", "seed_demo"],
+            migrated = subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                 cwd=ROOT,
-                env=self.env(self.shop_db),
+                env=self.env(database_url),
                 stdout=output,
                 stderr=output,
                 check=False,
             )
-        if not all(migrated) or seeded.returncode:
-            sys.exit(f"benchmark stopped: set-up failed:\n{log.read_text(errors='replace')}")
+        if migrated.returncode:
+            sys.exit(f"benchmark stopped: migrate failed:\n{log.read_text(errors='replace')}")
 
     def env(self, database_url: str, **extra: str) -> dict[str, str]:
         """The environment of a process of the project: demo settings, DEBUG off."""
@@ -355,6 +355,20 @@ class Harness:
         import django
 
         django.setup()
+        # The demo's catalogue (what seed_demo loads, without its admin account).
+        from merchant_site.shop.management.commands.seed_demo import PRODUCTS
+        from merchant_site.shop.models import Product
+
+        for position, (slug, name, description, price, image) in enumerate(PRODUCTS):
+            Product.objects.create(
+                slug=slug,
+                name=name,
+                description=description,
+                price=price,
+                currency="EUR",
+                image=f"shop/img/{image}",
+                position=position,
+            )
 
     def __exit__(
         self,
@@ -376,7 +390,7 @@ class Harness:
         if self._postgres:
             import psycopg
 
-            with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            with psycopg.connect(self._postgres_admin, autocommit=True) as admin:
                 for name in self._postgres:
                     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -736,17 +750,26 @@ def _copy(instance: Any, **changes: Any) -> Any:
 
 # --- concurrent clients ---------------------------------------------------------------------------
 
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
 
 def fire(
-    origin: str, paths: Sequence[str], clients: int
+    origin: str,
+    paths: Sequence[str],
+    clients: int,
+    *,
+    bodies: Sequence[bytes] | None = None,
+    check: Callable[[bytes], bool] | None = None,
 ) -> tuple[float, Counter[int], list[float]]:
-    """GET every path with ``clients`` kept-alive connections at once.
+    """GET every path (POST it with its form body) with ``clients`` kept-alive connections
+    at once.
 
     Returns the seconds from the first request to the last answer, the answers' statuses
-    (0 for a broken connection) and each request's seconds.
+    (0 for a broken connection, -1 for an answer ``check`` refused) and each request's
+    seconds.
     """
     host = urlsplit(origin)
-    todo = iter(paths)
+    todo = iter(zip(paths, bodies or [None] * len(paths), strict=True))
     lock = threading.Lock()
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
@@ -761,15 +784,22 @@ def fire(
         start.wait()
         while True:
             with lock:
-                path = next(todo, None)
-            if path is None:
+                item = next(todo, None)
+            if item is None:
                 break
+            path, body = item
             began = time.perf_counter()
             try:
-                connection.request("GET", path)
+                if body is None:
+                    connection.request("GET", path)
+                else:
+                    connection.request("POST", path, body, headers=_FORM)
                 response = connection.getresponse()
-                response.read()
-                mine[response.status] += 1
+                content = response.read()
+                if check is not None and response.status == 200 and not check(content):
+                    mine[-1] += 1
+                else:
+                    mine[response.status] += 1
                 if response.will_close:
                     connection.close()
             except (OSError, http.client.HTTPException):
