@@ -24,7 +24,7 @@ SMALLEST = {
         *("--n", "1", "--warmup", "0", "--payments", "2", "--duplicates", "3"),
         *("--clients", "2"),
     ],
-    "bench_sync": ["--n", "1", "--warmup", "0", "--backlog", "6", "--latency", "5"],
+    "bench_sync": ["--n", "6", "--latency", "5"],
     "bench_queries": ["--n", "1"],
 }
 TITLES = {

@@ -15,7 +15,7 @@ integration that calls the gateway once per payment can beat.
 Each simulated round trip has its own sandbox, shop and baseline servers; all run at
 once, and every round pays once through each of them in a rotating order.
 
-    .venv/bin/python -m tests.benchmarks.bench_payment [--n 80] [--round-trips 0,30]
+    .venv/bin/python -m tests.benchmarks.bench_payment [--n 40] [--round-trips 0,30]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tests.benchmarks.harness import (
     HttpTransport,
     Samples,
     Server,
+    cache_name,
     expect,
     main,
     make_parser,
@@ -139,7 +140,7 @@ def report(args: argparse.Namespace, harness: Harness, stack: Stack, warmup: int
     rt = stack.round_trip * 1000
     print_table(
         f"Card payment, approved without 3-D Secure: simulated round trip {rt:g} ms "
-        f"(+2 on a new connection), {harness.describe()}, {args.n} rounds after "
+        f"(+2 on a new connection); {harness.describe()}, {cache_name()}, {args.n} rounds after "
         f"{warmup} warm-up",
         ("", "median ms", "p95 ms", "median ratio", "p95 ratio"),
         rows,
@@ -162,7 +163,7 @@ def parse_round_trips(text: str) -> list[float]:
 
 
 if __name__ == "__main__":
-    parser = make_parser(__doc__.splitlines()[0], 80, "timed rounds")
+    parser = make_parser(__doc__.splitlines()[0], 40, "timed rounds")
     parser.add_argument("--warmup", type=int, default=None, help="untimed rounds first")
     parser.add_argument(
         "--round-trips",

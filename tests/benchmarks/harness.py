@@ -127,6 +127,8 @@ def main(
     if gunicorn_path() is None:
         print("skipped: gunicorn is not installed (it is in the dev dependency group)")
         return 0
+    if not os.environ.get("BENCH_CHILD"):
+        print(f"{module.rsplit('.', 1)[-1]}: {machine()}", flush=True)
     if args.db != "auto":
         with Harness(args.db) as harness:
             bench(args, harness)
@@ -137,13 +139,29 @@ def main(
         # One process per database: Django reads DATABASES once, when it starts.
         command = [sys.executable, "-m", module, *sys.argv[1:], "--db", backend]
         sys.stdout.flush()
-        status = subprocess.run(command, check=False).returncode or status
+        child = {**os.environ, "BENCH_CHILD": "1"}
+        status = subprocess.run(command, env=child, check=False).returncode or status
     if "postgres" in auto_backends and not postgres_url():
         print(
             f"\n{module.rsplit('.', 1)[-1]} on PostgreSQL: skipped "
             "(set DATABASE_URL=postgres://user@host:port/name to include it)"
         )
     return status
+
+
+def machine() -> str:
+    """Cores, processor and load: what the figures of this run were measured on."""
+    model = "unknown processor"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = " ".join(f"{value:.1f}" for value in os.getloadavg())
+    return f"{len(os.sched_getaffinity(0))} cores ({model}), load average {load}"
 
 
 # --- processes ----------------------------------------------------------------------------------
