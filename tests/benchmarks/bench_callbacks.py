@@ -36,6 +36,7 @@ from tests.benchmarks.harness import (
     main,
     make_parser,
     ms,
+    plural,
     print_table,
     served_count,
     shopper_address,
@@ -152,7 +153,8 @@ def report(
     print_table(
         f"Callbacks: {args.payments} payments x {args.duplicates} deliveries = {total} signed "
         f"GETs from {args.clients} clients, simulated round trip {args.round_trip:g} ms; "
-        f"{harness.describe()}, {cache_name()}, {args.n} rounds after {args.warmup} warm-up",
+        f"{harness.describe()}, {cache_name()}, {plural(args.n, 'round')} after "
+        f"{args.warmup} warm-up",
         ("", "callbacks/s", "ratio", "median ms", "p95 ms", "non-200"),
         rows,
         [

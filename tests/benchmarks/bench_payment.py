@@ -38,6 +38,7 @@ from tests.benchmarks.harness import (
     ms,
     open_card_page,
     payment_public_id,
+    plural,
     print_table,
     rotated,
     served_count,
@@ -140,8 +141,8 @@ def report(args: argparse.Namespace, harness: Harness, stack: Stack, warmup: int
     rt = stack.round_trip * 1000
     print_table(
         f"Card payment, approved without 3-D Secure: simulated round trip {rt:g} ms "
-        f"(+2 on a new connection); {harness.describe()}, {cache_name()}, {args.n} rounds after "
-        f"{warmup} warm-up",
+        f"(+2 on a new connection); {harness.describe()}, {cache_name()}, "
+        f"{plural(args.n, 'round')} after {warmup} warm-up",
         ("", "median ms", "p95 ms", "median ratio", "p95 ratio"),
         rows,
         [

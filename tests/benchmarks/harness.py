@@ -898,3 +898,7 @@ def ms(seconds: float) -> str:
 
 def times(value: float) -> str:
     return f"{value:.2f}x"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
