@@ -1,4 +1,4 @@
-# Two entry points: `make demo` and `make test`. Both bootstrap .venv first and are idempotent.
+# Two entry points: `make demo` and `make test` (and `make bench`). Both bootstrap .venv first and are idempotent.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test bench bootstrap lint docs clean
+.PHONY: demo test bench bench-payment bench-callbacks bench-sync bench-queries bootstrap lint docs clean
 
 $(BIN)/python:
 	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
@@ -34,9 +34,21 @@ test: bootstrap
 	@echo "==> running the test suite on $${DATABASE_URL:-SQLite}"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: bootstrap
+# Each benchmark on SQLite, and on PostgreSQL too when DATABASE_URL names one; BENCH_ARGS
+# (e.g. "--n 200") goes to each. docs/performance.md explains them.
+bench: bench-payment bench-callbacks bench-sync bench-queries
+
+bench-payment: bootstrap
 	$(BIN)/python -m tests.benchmarks.bench_payment $(BENCH_ARGS)
+
+bench-callbacks: bootstrap
 	$(BIN)/python -m tests.benchmarks.bench_callbacks $(BENCH_ARGS)
+
+bench-sync: bootstrap
+	$(BIN)/python -m tests.benchmarks.bench_sync $(BENCH_ARGS)
+
+bench-queries: bootstrap
+	$(BIN)/python -m tests.benchmarks.bench_queries $(BENCH_ARGS)
 
 lint: bootstrap
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """Settings of the demo shop. Everything comes from the environment (or a .env file)."""
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -88,8 +89,8 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict:
-    config = env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+def _database(variable: str = "DATABASE_URL") -> dict[str, Any]:
+    config: dict[str, Any] = env.db(variable, default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers run beside one writer; IMMEDIATE makes concurrent writers
         # wait for the lock instead of failing with "database is locked".
@@ -105,6 +106,8 @@ def _database() -> dict:
 
 DATABASES = {"default": _database()}
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Keys of this site only, when several share one cache server.
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -135,7 +138,7 @@ def _pem(name: str) -> str:
     value = env.str(name, default="").strip()
     if value and not value.startswith("-----BEGIN"):
         value = Path(value).read_text()
-    return value
+    return str(value)
 
 
 CHECKOUT = {
@@ -150,10 +153,24 @@ CHECKOUT = {
     "SITE_URL": env.str("SITE_URL", default=f"http://{HOST}:{PORT}"),
     "MERCHANT_NAME": env.str("MERCHANT_NAME", default="Limassol Larder"),
     "CLIENT_IP_HEADER": env.str("CLIENT_IP_HEADER", default=""),
+    # The bundled sandbox with DEBUG off: only for benchmarks of a production-like server.
+    "SANDBOX_ALLOWED": env.bool("SANDBOX_ALLOWED", default=False),
 }
 
 # Error reports (mail to ADMINS, the debug page) never show card data, whatever failed.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "checkout.reporting.CardDataExceptionReporterFilter"
+
+# The sandbox gateway's own settings (docs/sandbox.md), those a run may set from outside:
+# the simulated network of benchmarks and how callbacks leave its outbox.
+CHECKOUT_SANDBOX: dict[str, Any] = {}
+if env.str("CHECKOUT_SANDBOX_ROUND_TRIP", default=""):
+    CHECKOUT_SANDBOX["ROUND_TRIP"] = env.float("CHECKOUT_SANDBOX_ROUND_TRIP")
+if env.str("CHECKOUT_SANDBOX_NEW_CONNECTION_ROUND_TRIPS", default=""):
+    CHECKOUT_SANDBOX["NEW_CONNECTION_ROUND_TRIPS"] = env.int(
+        "CHECKOUT_SANDBOX_NEW_CONNECTION_ROUND_TRIPS"
+    )
+if env.str("CHECKOUT_SANDBOX_CALLBACK_DELIVERY", default=""):
+    CHECKOUT_SANDBOX["CALLBACK_DELIVERY"] = env.str("CHECKOUT_SANDBOX_CALLBACK_DELIVERY")
 
 LOGGING = {
     "version": 1,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from merchant_site.settings import *  # noqa: F403
 from merchant_site.settings import CHECKOUT
+from merchant_site.settings import CHECKOUT_SANDBOX as DEMO_SANDBOX
 
 CHECKOUT = {
     **CHECKOUT,
@@ -22,7 +23,8 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Sandbox callbacks are recorded but not sent unless a test asks for them.
-CHECKOUT_SANDBOX = {"CALLBACK_DELIVERY": "off"}
+# The simulated network of a sandbox served by a test on its own comes from the environment.
+CHECKOUT_SANDBOX = {**DEMO_SANDBOX, "CALLBACK_DELIVERY": "off"}
 if os.environ.get("SANDBOX_FAULT_LATENCY"):
     # A sandbox served as a process of its own by a test holds its latency faults this long.
     CHECKOUT_SANDBOX["FAULT_LATENCY"] = float(os.environ["SANDBOX_FAULT_LATENCY"])

@@ -27,7 +27,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
-from checkout.sandbox import crypto, defaults, faults, processing
+from checkout.sandbox import crypto, defaults, faults, processing, wan
 from checkout.sandbox.cards import ISO_CODES, card_for, luhn_valid
 from checkout.sandbox.conf import sandbox_active, sandbox_settings
 from checkout.sandbox.models import Merchant, Operation, Order, OrderStatus
@@ -139,6 +139,11 @@ def rest_method(name: str, style: Style) -> Callable[[Handler], Callable[..., Ht
         def view(request: HttpRequest) -> HttpResponseBase:
             if not sandbox_active():
                 raise Http404("The sandbox gateway is not active.")
+            # The simulated network between shop and gateway (nothing unless configured).
+            with wan.network(request.META):
+                return serve(request)
+
+        def serve(request: HttpRequest) -> HttpResponseBase:
             if request.method != "POST":
                 return HttpResponseNotAllowed(["POST"])
             params = request.POST
@@ -572,6 +577,11 @@ def keys(request: HttpRequest) -> HttpResponse:
     """The public key(s) for seToken encryption, in the documented format."""
     if not sandbox_active():
         raise Http404("The sandbox gateway is not active.")
+    with wan.network(request.META):
+        return _keys_answer()
+
+
+def _keys_answer() -> HttpResponse:
     key = crypto.current_key()
     return json_response(
         {

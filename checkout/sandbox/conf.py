@@ -54,6 +54,13 @@ DEFAULTS: dict[str, Any] = {
     "KEY_LIFETIME_DAYS": 365,
     # Default lifetime of an unpaid order when the request has no sessionTimeoutSecs.
     "SESSION_TIMEOUT": 20 * 60,
+    # Simulated wide-area network (checkout.sandbox.wan), for benchmarks: seconds of one
+    # round trip between the shop and the gateway. Every REST request waits one round trip
+    # (half before it is processed, half before its answer); 0 answers at once.
+    "ROUND_TRIP": 0.0,
+    # Round trips the first REST request on a new connection waits on top (the TCP and
+    # TLS handshakes of a client's new connection to an https gateway).
+    "NEW_CONNECTION_ROUND_TRIPS": 2,
 }
 
 DELIVERY_MODES = ("thread", "sync", "off")
@@ -78,6 +85,16 @@ class SandboxSettings:
                 "settings.CHECKOUT_SANDBOX['CALLBACK_DELIVERY'] must be one of "
                 + ", ".join(DELIVERY_MODES)
                 + "."
+            )
+        for key in ("ROUND_TRIP", "NEW_CONNECTION_ROUND_TRIPS"):
+            value = merged[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ImproperlyConfigured(
+                    f"settings.CHECKOUT_SANDBOX[{key!r}] must be a number of at least 0."
+                )
+        if not isinstance(merged["NEW_CONNECTION_ROUND_TRIPS"], int):
+            raise ImproperlyConfigured(
+                "settings.CHECKOUT_SANDBOX['NEW_CONNECTION_ROUND_TRIPS'] must be a whole number."
             )
         return merged
 

@@ -1,145 +1,183 @@
-"""What handling a gateway callback costs on top of the status query it causes.
+"""Callbacks under load: signed notifications fired at the gunicorn-served shop at once.
 
-Each notification is about a payment whose shopper passed 3-D Secure at the bank and
-never came back to the shop, so the callback is what settles it. Baseline: the bare
-getOrderStatusExtended.do of that payment with the gateway client. Measured, with
-Django's test client: the signed notification GET to the callback view (stored,
-checksum verified, status query, checked against the payment, AWAITING_3DS -> PAID,
-history row, signals), then the same notification delivered again (a duplicate: stored,
-verified, queried, nothing changes). The sandbox gateway answers over real HTTP.
+Each round makes 40 payments that the shop sees awaiting 3-D Secure and the bank has
+paid (the shopper never came back), then fires 25 signed notifications for each, 1,000
+in all, shuffled, from 16 concurrent clients on kept-alive connections, at the shop's
+callback URL. Baseline: the same 1,000 requests at a view that only answers 200, served
+with the same gunicorn settings, just before and just after the shop's batch.
 
-    .venv/bin/python -m tests.benchmarks.bench_callbacks [--n 150] [--db auto|sqlite|postgres]
+Reported: callbacks per second and their ratio to the baseline; and correctness: every
+payment paid with exactly one transition into paid, no answer other than 200, and how
+many status queries the sandbox received for them (its access log), follow-ups included.
+
+    .venv/bin/python -m tests.benchmarks.bench_callbacks [--n 1] [--payments 40]
+        [--duplicates 25] [--clients 16] [--round-trip 0] [--db auto|sqlite|postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
+import statistics
 import sys
-from typing import Any
+import time
+from collections import Counter
 
 from tests.benchmarks.harness import (
-    QUERY_LEGEND,
-    GatewayClock,
-    Stopwatch,
-    backend_name,
-    count_queries,
-    describe_queries,
+    Harness,
+    HttpTransport,
+    PaymentFactory,
+    Samples,
+    Server,
+    Waiting,
+    cache_name,
     expect,
+    fire,
     main,
+    make_parser,
+    ms,
+    plural,
     print_table,
-    ratio,
-    run_rounds,
-    served_project,
+    served_count,
+    shopper_address,
+    times,
 )
 
-THREEDS = "4111111111111111"  # sandbox test card: 3-D Secure 2 frictionless, then approved
-URL = "/checkout/callback/"
-
-STATUS = "gateway client: status query"
-FIRST = "callback view: first delivery"
-REPEAT = "callback view: duplicate"
-COUNTED_ROUNDS = 5
+SHOP = "shop: callback view"
+BASELINE = "baseline: view answering 200"
+STATUS = "getOrderStatusExtended.do"
+#: Longest wait for deferred status queries (follow-ups) to be made after a round.
+SETTLE_TIMEOUT = 60
 
 
-def bench(args: argparse.Namespace) -> None:
-    from django.test import Client
-    from django.urls import reverse
+def bench(args: argparse.Namespace, harness: Harness) -> None:
+    sandbox = harness.sandbox(args.round_trip / 1000)
+    shop = harness.shop(sandbox)
+    naive = harness.naive(sandbox)
+    harness.start(sandbox, shop, naive)
+    factory = PaymentFactory(HttpTransport(shop.origin, shopper_address()), sandbox)
+    shuffle = random.Random(20261203).shuffle
 
-    from checkout.checksum import sign_hmac
-    from checkout.conf import checkout_settings
-    from checkout.gateway import CardData, get_client
-    from checkout.models import Payment, PaymentStatus, StatusChange
-    from checkout.sandbox.models import Order as BankOrder
-    from checkout.sandbox.processing import start_acs
-    from checkout.services import create_order, start_payment, submit_payment
+    rates: dict[str, list[float]] = {SHOP: [], BASELINE: []}
+    latency = {SHOP: Samples(SHOP), BASELINE: Samples(BASELINE)}
+    answers: dict[str, Counter[int]] = {SHOP: Counter(), BASELINE: Counter()}
+    checked = Counter[str]()
+    for i in range(args.warmup + args.n):
+        timed = i >= args.warmup
+        payments = factory.make(args.payments if timed else min(args.payments, 4))
+        queries = [p.callback_query() for p in payments for _ in range(args.duplicates)]
+        shuffle(queries)
+        queried_before = served_count(sandbox, STATUS, wait=0)
+        # The baseline brackets the shop's batch: once just before it, once just after.
+        for label in (BASELINE, SHOP, BASELINE):
+            origin, path = (shop.origin, "/checkout/callback/?")
+            if label == BASELINE:
+                origin, path = (naive.origin, "/ok/?")
+            seconds, statuses, each = fire(origin, [path + q for q in queries], args.clients)
+            if timed:
+                rates[label].append(len(queries) / seconds)
+                latency[label].seconds.extend(each)
+                answers[label].update(statuses)
+            expect(set(statuses) == {200}, f"{label}: answers {dict(statuses)}")
+        settle(payments, sandbox)
+        if timed:
+            checked["payments"] += len(payments)
+            checked["status queries"] += served_count(sandbox, STATUS, wait=0) - queried_before
+            checked.update(check(payments))
 
-    with served_project():
-        client = get_client()
-        clock = GatewayClock(client)
-        secret = checkout_settings.CALLBACK_SECRETS[0]
-        back_url = "http://testserver" + reverse("jcc_checkout:return")
-        card = CardData(pan=THREEDS, cvc="123", expiry="203412", cardholder_name="Bench Shopper")
-        http = Client(raise_request_exception=True)
+    report(args, harness, rates, latency, answers, checked)
 
-        def waiting_payment() -> tuple[Payment, dict[str, str]]:
-            """A payment paid at the bank that the shop still sees as AWAITING_3DS."""
-            order = create_order(amount=1999, currency="EUR", description="Benchmark order")
-            payment, _ = submit_payment(
-                start_payment(order), back_url=back_url, fail_url=back_url, card=card
+
+def settle(payments: list[Waiting], sandbox: Server) -> None:
+    """Wait for every payment to be paid and the status queries to stop (follow-ups)."""
+    from checkout.models import Payment
+
+    pks = [p.pk for p in payments]
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while time.monotonic() < deadline:
+        if not Payment.objects.filter(pk__in=pks).exclude(status="paid").exists():
+            break
+        time.sleep(0.2)
+    # Deferred queries come at the end of their interval: wait until none came for 3 s.
+    last, quiet_since = served_count(sandbox, STATUS, wait=0), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < 3:
+        time.sleep(0.25)
+        now = served_count(sandbox, STATUS, wait=0)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+
+
+def check(payments: list[Waiting]) -> Counter[str]:
+    from django.db.models import Count, Q
+
+    from checkout.models import Payment
+
+    rows = (
+        Payment.objects.filter(pk__in=[p.pk for p in payments])
+        .annotate(into_paid=Count("history", filter=Q(history__to_status="paid")))
+        .values_list("status", "into_paid")
+    )
+    counted: Counter[str] = Counter()
+    for status, into_paid in rows:
+        counted["paid"] += status == "paid"
+        counted["exactly one transition into paid"] += into_paid == 1
+    return counted
+
+
+def report(
+    args: argparse.Namespace,
+    harness: Harness,
+    rates: dict[str, list[float]],
+    latency: dict[str, Samples],
+    answers: dict[str, Counter[int]],
+    checked: Counter[str],
+) -> None:
+    base = statistics.median(rates[BASELINE])
+    rows = []
+    for label in (BASELINE, SHOP):
+        rate = statistics.median(rates[label])
+        non_200 = sum(n for status, n in answers[label].items() if status != 200)
+        rows.append(
+            (
+                label,
+                f"{rate:.0f}",
+                times(rate / base),
+                ms(latency[label].median),
+                ms(latency[label].p95),
+                str(non_200),
             )
-            expect(payment.status == PaymentStatus.AWAITING_3DS, f"setup: {payment.status}")
-            bank = start_acs(BankOrder.objects.get(pk=str(payment.gateway_order_id)))
-            expect(bank.status == 2, f"setup: the bank's order is in status {bank.status}")
-            params = {
-                "mdOrder": str(payment.gateway_order_id),
-                "orderNumber": payment.order_number,
-                "operation": "deposited",
-                "status": "1",
-            }
-            return payment, {**params, "checksum": sign_hmac(params, secret)}
-
-        total = args.warmup + args.n + COUNTED_ROUNDS
-        print(f"setting up {total} payments awaiting their callback...", flush=True)
-        ready = [waiting_payment() for _ in range(total)]
-
-        def status_query(payment: Payment) -> None:
-            status = client.order_status(order_id=payment.gateway_order_id)
-            expect(status.order_status == 2, f"status query: orderStatus {status.order_status}")
-
-        def deliver(payment: Payment, params: dict[str, str]) -> None:
-            response = http.get(URL, params)
-            expect(response.status_code == 200, f"callback answered {response.status_code}")
-
-        def check_paid(payment: Payment) -> None:
-            payment.refresh_from_db()
-            expect(payment.status == PaymentStatus.PAID, f"after the callback: {payment.status}")
-            paid = StatusChange.objects.filter(payment=payment, to_status=PaymentStatus.PAID)
-            expect(paid.count() == 1, f"{paid.count()} transitions to PAID")
-
-        def one_round(i: int, watches: dict[str, Stopwatch]) -> None:
-            payment, params = ready.pop()
-            if i % 2:
-                with watches[STATUS]:
-                    status_query(payment)
-            with watches[FIRST]:
-                deliver(payment, params)
-            check_paid(payment)
-            with watches[REPEAT]:
-                deliver(payment, params)
-            check_paid(payment)
-            if not i % 2:
-                with watches[STATUS]:
-                    status_query(payment)
-
-        watches = run_rounds([STATUS, FIRST, REPEAT], args.n, args.warmup, one_round, clock)
-
-        counts: dict[str, list[Any]] = {STATUS: [], FIRST: [], REPEAT: []}
-        while ready:
-            payment, params = ready.pop()
-            counts[STATUS].append(count_queries(lambda: status_query(payment)))
-            counts[FIRST].append(count_queries(lambda: deliver(payment, params)))
-            counts[REPEAT].append(count_queries(lambda: deliver(payment, params)))
-            check_paid(payment)
-        for label, samples in counts.items():
-            watches[label].queries = describe_queries(samples)
-
-    status, first, repeat = watches[STATUS], watches[FIRST], watches[REPEAT]
-    own = {label: (w.own_median or 0.0) * 1000 for label, w in watches.items()}
+        )
+    total = args.payments * args.duplicates
+    payments = checked["payments"]
+    queries = checked["status queries"]
     print_table(
-        f"Callback notifications, signed GET ({backend_name()}, {args.n} rounds after "
-        f"{args.warmup} warm-up; own = time not spent waiting for the gateway)",
-        [status, first, repeat],
+        f"Callbacks: {args.payments} payments x {args.duplicates} deliveries = {total} signed "
+        f"GETs from {args.clients} clients, simulated round trip {args.round_trip:g} ms; "
+        f"{harness.describe()}, {cache_name()}, {plural(args.n, 'round')} after "
+        f"{args.warmup} warm-up",
+        ("", "callbacks/s", "ratio", "median ms", "p95 ms", "non-200"),
+        rows,
         [
-            f"first delivery / status query: {ratio(first, status)}",
-            f"duplicate / status query:      {ratio(repeat, status)}",
-            f"throughput, one client: {first.per_second:.0f} first deliveries/s, "
-            f"{repeat.per_second:.0f} duplicates/s, {status.per_second:.0f} status queries/s",
-            f"own time, first / duplicate / status query: {own[FIRST]:.2f} / "
-            f"{own[REPEAT]:.2f} / {own[STATUS]:.2f} ms",
-            QUERY_LEGEND,
+            f"shop / baseline: {times(statistics.median(rates[SHOP]) / base)} "
+            "(callbacks/s: median of the batches; latency: each request of all batches)",
+            f"correctness over {payments} payments: {checked['paid']} paid, "
+            f"{checked['exactly one transition into paid']} with exactly one transition into "
+            f"paid; status queries the sandbox received: {queries} "
+            f"({queries / payments:.2f} per payment, {queries / (payments * args.duplicates):.3f}"
+            " per callback)",
         ],
     )
+    expect(checked["paid"] == payments, "not every payment was paid")
+    expect(checked["exactly one transition into paid"] == payments, "a payment was paid twice")
 
 
 if __name__ == "__main__":
-    sys.exit(main("tests.benchmarks.bench_callbacks", __doc__.splitlines()[0], 150, bench))
+    parser = make_parser(__doc__.splitlines()[0], 1, "timed rounds")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    parser.add_argument("--payments", type=int, default=40, help="payments per round (40)")
+    parser.add_argument("--duplicates", type=int, default=25, help="deliveries per payment (25)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
+    parser.add_argument(
+        "--round-trip", type=float, default=0, help="simulated round trip to the gateway, ms (0)"
+    )
+    sys.exit(main("tests.benchmarks.bench_callbacks", parser, bench))

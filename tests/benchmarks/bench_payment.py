@@ -1,170 +1,176 @@
-"""What the checkout costs on top of the gateway's round trips, per approved card payment.
+"""The card POST of an approved payment: the shop against a naive gateway integration.
 
-Baseline: the gateway client alone does what an approved payment needs at the gateway,
-instantPayment.do then the confirming getOrderStatusExtended.do, once with the card
-fields and once with a seToken (which is what the app sends when the gateway publishes
-a key, as the sandbox does). Measured: the same payment through the app with Django's
-test client: ``create_order()``, then the card form POSTed to the order's signed link,
-which runs the access check, form validation, the attempt limits, the claim
-transaction, instantPayment.do, the status query, the transitions with their history
-rows and the signals. The sandbox gateway answers both over real HTTP from this process.
+Measured: a shopper's card POST to the shop's real card page, served by gunicorn (the
+order placed before through the demo's cart, the seToken built from the key on the page
+as the page's script builds it), up to the shop's 303 answer: access check, form,
+attempt limits, the claim, ``instantPayment.do``, whatever the shop then does to be sure
+of the payment, the transitions and their history. The payment must end PAID.
 
-    .venv/bin/python -m tests.benchmarks.bench_payment [--n 80] [--db auto|sqlite|postgres]
+Baseline: the naive integration RBS-family plugins amount to (tests/benchmarks/
+naive_app.py): one view, one ``requests.post`` to ``instantPayment.do`` on a new
+connection, nothing stored, the shopper redirected where the answer says. Limit: the
+same view over a kept-alive connection, one round trip on a warm connection, which no
+integration that calls the gateway once per payment can beat.
+
+Each simulated round trip has its own sandbox, shop and baseline servers; all run at
+once, and every round pays once through each of them in a rotating order.
+
+    .venv/bin/python -m tests.benchmarks.bench_payment [--n 40] [--round-trips 0,30]
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
-from typing import Any
+from dataclasses import dataclass
 
 from tests.benchmarks.harness import (
-    QUERY_LEGEND,
-    GatewayClock,
-    Stopwatch,
-    backend_name,
-    count_queries,
-    describe_queries,
+    APPROVES,
+    PRODUCT_AMOUNT,
+    Harness,
+    HttpTransport,
+    Samples,
+    Server,
+    cache_name,
     expect,
     main,
+    make_parser,
+    ms,
+    open_card_page,
+    payment_public_id,
+    plural,
     print_table,
-    ratio,
-    run_rounds,
-    served_project,
+    rotated,
+    served_count,
+    setoken_form,
+    shopper_address,
+    times,
 )
 
-APPROVES = "4444555511113333"  # sandbox test card: approved without 3-D Secure
-CVC = "123"
-EXPIRY = "203412"
-HOLDER = "Bench Shopper"
-EMAIL = "shopper@example.com"
-AMOUNT = 1999
-DESCRIPTION = "Benchmark order"
-FORM = {"cardholder_name": HOLDER, "pan": APPROVES, "expiry": "12/34", "cvc": CVC}
-
-CARD_FIELDS = "gateway client, card fields"
-SETOKEN = "gateway client, seToken"
-APP = "app: create_order + card POST"
-#: Query counts come from a few extra rounds after the timed ones.
-COUNTED_ROUNDS = 5
+NAIVE = "naive integration: one call, new connection"
+LIMIT = "limit: one call on a warm connection"
+SHOP = "shop: card POST (seToken)"
 
 
-def bench(args: argparse.Namespace) -> None:
-    from django.test import Client
-    from django.urls import reverse
+@dataclass
+class Stack:
+    round_trip: float
+    sandbox: Server
+    shop: Server
+    naive: Server
+    key: str = ""
 
-    from checkout.access import signed_url
-    from checkout.conf import checkout_settings
-    from checkout.gateway import CardData, get_client
-    from checkout.models import Exchange, Order, PaymentStatus
-    from checkout.services import create_order, new_order_number
-    from checkout.setoken import build_setoken, current_public_key
+    def __post_init__(self) -> None:
+        self.samples = {label: Samples(label) for label in (NAIVE, LIMIT, SHOP)}
 
-    with served_project():
-        client = get_client()
-        clock = GatewayClock(client)
-        # The app builds its return URL from the request: the test client's host.
-        back_url = "http://testserver" + reverse("jcc_checkout:return")
-        key = current_public_key()
-        expect(bool(key), "the sandbox published no seToken key")
-        http = Client(raise_request_exception=True)
-        # A new client address per payment keeps the attempt limits counting without
-        # ever refusing one.
-        addresses = (f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in itertools.count(1))
 
-        def direct(*, token: bool) -> Any:
-            card = CardData(pan=APPROVES, cvc=CVC, expiry=EXPIRY, cardholder_name=HOLDER)
-            result = client.instant_payment(
-                order_number=new_order_number(),
-                amount=AMOUNT,
-                currency="EUR",
-                description=DESCRIPTION,
-                language="en",
-                back_url=back_url,
-                fail_url=back_url + "?failed=1",
-                card=None if token else card,
-                se_token=build_setoken(card, str(key)) if token else None,
-                cardholder_name=HOLDER,
-                email=EMAIL,
-                ip="10.0.0.1",
-                session_timeout=checkout_settings.SESSION_TIMEOUT,
-            )
-            return client.order_status(order_id=result.order_id)
+def bench(args: argparse.Namespace, harness: Harness) -> None:
+    from checkout.models import Payment
 
-        def new_order(address: str) -> Order:
-            return create_order(
-                amount=AMOUNT,
-                currency="EUR",
-                description=DESCRIPTION,
-                email=EMAIL,
-                ip=address,
-                language="en",
-            )
+    stacks = []
+    for round_trip in args.round_trips:
+        sandbox = harness.sandbox(round_trip)
+        stacks.append(Stack(round_trip, sandbox, harness.shop(sandbox), harness.naive(sandbox)))
+    harness.start(*(s for stack in stacks for s in (stack.sandbox, stack.shop, stack.naive)))
 
-        def card_post(order: Order, address: str) -> Any:
-            return http.post(signed_url(order), FORM, REMOTE_ADDR=address)
+    def shop_payment(stack: Stack, samples: Samples) -> None:
+        browser = HttpTransport(stack.shop.origin, shopper_address())
+        page = open_card_page(browser)
+        stack.key = page.setoken_key
+        form = {"csrfmiddlewaretoken": page.csrf, **setoken_form(APPROVES, page.setoken_key)}
+        answer = samples.time(lambda: browser.post(page.path, form))
+        browser.close()
+        expect(answer.status == 303, f"card POST answered {answer.status}")
+        status = (
+            Payment.objects.filter(public_id=payment_public_id(answer.location))
+            .values_list("status", flat=True)
+            .first()
+        )
+        expect(status == "paid", f"shop: payment {status}")
 
-        def check_direct(status: Any) -> None:
-            expect(status.order_status == 2, f"gateway client: orderStatus {status.order_status}")
+    def naive_payment(stack: Stack, path: str, samples: Samples) -> None:
+        browser = HttpTransport(stack.naive.origin, shopper_address())
+        # The browser's connection is open, as it is on the shop's card page.
+        browser.get("/ok/")
+        form = {**setoken_form(APPROVES, stack.key), "amount": str(PRODUCT_AMOUNT)}
+        answer = samples.time(lambda: browser.post(path, form))
+        browser.close()
+        expect(answer.status == 302, f"naive integration answered {answer.status}")
+        expect("orderId=" in answer.location, f"naive integration: {answer.location!r}")
 
-        def check_app(order: Order, response: Any) -> None:
-            payment = order.payments.get()
-            expect(response.status_code == 303, f"card POST answered {response.status_code}")
-            expect(payment.status == PaymentStatus.PAID, f"app: payment {payment.status}")
+    cases = [(stack, label) for stack in stacks for label in (SHOP, NAIVE, LIMIT)]
 
-        def one_round(i: int, watches: dict[str, Stopwatch]) -> None:
-            cases = [CARD_FIELDS, SETOKEN, APP]
-            shift = i % len(cases)
-            for label in cases[shift:] + cases[:shift]:
-                if label == APP:
-                    address = next(addresses)
-                    with watches[APP]:
-                        order = new_order(address)
-                        response = card_post(order, address)
-                    check_app(order, response)
-                else:
-                    with watches[label]:
-                        status = direct(token=label == SETOKEN)
-                    check_direct(status)
+    def one_round(i: int, timed: bool) -> None:
+        for stack, label in rotated(cases, i):
+            samples = stack.samples[label] if timed else Samples(label)
+            if label == SHOP:
+                shop_payment(stack, samples)
+            elif label == NAIVE:
+                naive_payment(stack, "/pay/", samples)
+            else:
+                naive_payment(stack, "/pay-warm/", samples)
 
-        watches = run_rounds([CARD_FIELDS, SETOKEN, APP], args.n, args.warmup, one_round, clock)
+    warmup = args.warmup if args.warmup is not None else max(3, args.n // 10)
+    for stack in stacks:
+        # A first payment learns the seToken key from the card page, as the page's script.
+        shop_payment(stack, Samples(""))
+    for i in range(warmup):
+        one_round(i, timed=False)
+    for i in range(args.n):
+        one_round(i, timed=True)
+    for stack in stacks:
+        report(args, harness, stack, warmup)
 
-        counts: dict[str, list[Any]] = {CARD_FIELDS: [], SETOKEN: [], APP: [], "post": []}
-        exchanges: list[int] = []
-        for _ in range(COUNTED_ROUNDS):
-            counts[CARD_FIELDS].append(count_queries(lambda: direct(token=False)))
-            counts[SETOKEN].append(count_queries(lambda: direct(token=True)))
-            address = next(addresses)
-            box: list[Any] = []
-            counts[APP].append(count_queries(lambda: box.append(new_order(address))))
-            order = box[0]
-            counts["post"].append(count_queries(lambda: box.append(card_post(order, address))))
-            counts[APP][-1].update(counts["post"][-1])
-            check_app(order, box[1])
-            exchanges.append(Exchange.objects.filter(payment__order=order).count())
-        for label in (CARD_FIELDS, SETOKEN, APP):
-            watches[label].queries = describe_queries(counts[label])
 
-    app, token, fields = watches[APP], watches[SETOKEN], watches[CARD_FIELDS]
-    app_own, token_own = app.own_median or 0.0, token.own_median or 0.0
-    calls = sorted(set(exchanges))
+def report(args: argparse.Namespace, harness: Harness, stack: Stack, warmup: int) -> None:
+    naive, limit, shop = (stack.samples[label] for label in (NAIVE, LIMIT, SHOP))
+    rows = [
+        (
+            s.label,
+            ms(s.median),
+            ms(s.p95),
+            times(s.median / naive.median),
+            times(s.p95 / naive.p95),
+        )
+        for s in (naive, limit, shop)
+    ]
+    # The naive views make exactly one instantPayment.do each; the rest is the shop's.
+    shop_payments = args.n + warmup + 1
+    instant = served_count(stack.sandbox, "instantPayment.do") - 2 * (args.n + warmup)
+    status = served_count(stack.sandbox, "getOrderStatusExtended.do", wait=0)
+    rt = stack.round_trip * 1000
     print_table(
-        f"Approved card payment, no 3-D Secure ({backend_name()}, {args.n} rounds "
-        f"after {args.warmup} warm-up; own = time not spent waiting for the gateway)",
-        [fields, token, app],
+        f"Card payment, approved without 3-D Secure: simulated round trip {rt:g} ms "
+        f"(+2 on a new connection); {harness.describe()}, {cache_name()}, "
+        f"{plural(args.n, 'round')} after {warmup} warm-up",
+        ("", "median ms", "p95 ms", "median ratio", "p95 ratio"),
+        rows,
         [
-            f"app / client with seToken (the same gateway work): {ratio(app, token)}",
-            f"app / client with card fields:                     {ratio(app, fields)}",
-            f"own time, app / client with seToken: {app_own * 1000:.2f} / "
-            f"{token_own * 1000:.2f} ms = {app_own / token_own:.1f}x; "
-            f"app's own share of its payment: {app_own / app.median:.0%}",
-            f"SQL statements of the card POST alone: {describe_queries(counts['post'])}",
-            f"gateway calls per payment: app {'-'.join(map(str, calls))}, client 2",
-            QUERY_LEGEND,
+            f"shop / naive: {times(shop.median / naive.median)} median, "
+            f"{times(shop.p95 / naive.p95)} p95; "
+            f"limit / naive: {times(limit.median / naive.median)}",
+            f"gateway requests per shop card payment: instantPayment.do "
+            f"{instant / shop_payments:.2f}, getOrderStatusExtended.do "
+            f"{status / shop_payments:.2f}",
         ],
     )
 
 
+def parse_round_trips(text: str) -> list[float]:
+    values = [float(part) / 1000 for part in text.split(",") if part.strip()]
+    if not values or any(value < 0 for value in values):
+        raise argparse.ArgumentTypeError("round trips in ms, e.g. 0,30")
+    return values
+
+
 if __name__ == "__main__":
-    sys.exit(main("tests.benchmarks.bench_payment", __doc__.splitlines()[0], 80, bench))
+    parser = make_parser(__doc__.splitlines()[0], 40, "timed rounds")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed rounds first")
+    parser.add_argument(
+        "--round-trips",
+        type=parse_round_trips,
+        default=parse_round_trips("0,30"),
+        metavar="MS,MS",
+        help="simulated round trips to the gateway in ms (default 0,30)",
+    )
+    sys.exit(main("tests.benchmarks.bench_payment", parser, bench))
