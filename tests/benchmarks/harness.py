@@ -405,13 +405,15 @@ class Harness:
             connections.close_all()
         except Exception:  # Django never set up
             pass
-        if self._postgres:
-            import psycopg
+        try:
+            if self._postgres:
+                import psycopg
 
-            with psycopg.connect(self._postgres_admin, autocommit=True) as admin:
-                for name in self._postgres:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        shutil.rmtree(self.tmp, ignore_errors=True)
+                with psycopg.connect(self._postgres_admin, autocommit=True) as admin:
+                    for name in self._postgres:
+                        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     # servers
 
