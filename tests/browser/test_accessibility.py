@@ -15,16 +15,21 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core import mail
-from django.core.cache import caches
-from django.core.management import call_command
 from django.utils import timezone
 
 from checkout import access
 from checkout.models import PaymentStatus
-from checkout.sandbox.cards import CARDS, ONE_TIME_CODE
+from checkout.sandbox.cards import ONE_TIME_CODE
 from tests.browser.pages import wait_for_card_script
-from tests.browser.sweep import find_card_data
+from tests.browser.shopper import (
+    CHALLENGE,
+    INSUFFICIENT_FUNDS,
+    NO_3DS,
+    enter_card,
+    submit,
+    to_card_page,
+    wait_for_result,
+)
 from tests.factories import OrderFactory, PaymentFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,8 +37,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 #: What counts: axe's two worst impacts.
 FAILING = ("serious", "critical")
-NO_3DS, CHALLENGE, INSUFFICIENT_FUNDS = "4444555511113333", "5555555555555599", "4000000000001166"
-CVC = "739"
 
 
 def axe_source() -> str:
@@ -85,53 +88,10 @@ class Auditor:
         self.audited.append(f"{name} ({size})")
 
 
-@pytest.fixture
-def demo(sandbox_url, live_server, log_lines):
-    caches["default"].clear()
-    mail.outbox.clear()
-    call_command("seed_demo", stdout=_Discard())
-    yield live_server.url
-    leaks = find_card_data(
-        pans=[card.pan for card in CARDS], cvcs=[CVC], log_lines=log_lines, mails=mail.outbox
-    )
-    assert leaks == [], "card data was kept: " + "; ".join(leaks)
-
-
-class _Discard:
-    def write(self, text: str) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-
-def to_card_page(page, base: str) -> None:
-    page.goto(base + "/")
-    page.locator(".product-card form button[type=submit]").first.click()
-    page.wait_for_selector(".message-success")
-    page.goto(base + "/cart/")
-    page.fill("input[name=email]", "ann.smith@example.com")
-    page.locator(".checkout-box button[type=submit]").click()
-    wait_for_card_script(page)
-
-
-def enter_card(page, pan: str) -> None:
-    page.fill("#id_cardholder_name", "Ελένη Γεωργίου")
-    page.locator("#id_pan").press_sequentially(pan)
-    page.fill("#id_expiry", "12/30")
-    page.fill("#id_cvc", CVC)
-
-
-def submit(page) -> None:
-    page.locator("#card-form button[type=submit]").click()
-
-
-def wait_for_result(page) -> None:
-    page.wait_for_selector("body.checkout-result .checkout-outcome h1")
-
-
 @pytest.mark.parametrize("language", ["en", "el"])
-def test_shopper_pages_have_no_serious_accessibility_violations(language, demo, chromium, settings):
+def test_shopper_pages_have_no_serious_accessibility_violations(
+    language, demo_shop, chromium, settings
+):
     middleware = django_settings.MIDDLEWARE
     if language != "en" and "django.middleware.locale.LocaleMiddleware" not in middleware:
         pytest.skip(f"the shop does not serve pages in {language!r} yet (no LocaleMiddleware)")
@@ -145,7 +105,7 @@ def test_shopper_pages_have_no_serious_accessibility_violations(language, demo, 
     try:
         page = context.new_page()
         auditor = Auditor(page)
-        run_through_the_pages(page, demo, auditor, language)
+        run_through_the_pages(page, demo_shop, auditor, language)
     finally:
         context.close()
     assert len(auditor.audited) == 2 * 11, auditor.audited
