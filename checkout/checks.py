@@ -10,7 +10,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from checkout import tasks
+from checkout import cardpage, tasks
 from checkout.conf import checkout_settings, merged_retention
 from checkout.reporting import CardDataExceptionReporterFilter
 
@@ -21,6 +21,7 @@ __all__ = [
     "charset_middleware_in_place",
     "check_background_tasks",
     "check_client_ip_header",
+    "check_card_page",
     "check_exception_reporter_filter",
     "check_gateway_settings",
     "check_limits_cache",
@@ -212,6 +213,33 @@ def check_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
             )
         ]
     return []
+
+
+@checks.register("checkout")
+def check_card_page(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """CARDHOLDER_NAME, CARD_BRANDS and CART_URL, which the card page needs to render."""
+    try:
+        str(checkout_settings.MERCHANT_NAME)
+    except ImproperlyConfigured:
+        return []  # CHECKOUT itself cannot be used: checkout.W005 says why.
+    messages: list[checks.CheckMessage] = []
+    for name, read in (
+        ("CARDHOLDER_NAME", lambda: checkout_settings.CARDHOLDER_NAME),
+        ("CARD_BRANDS", cardpage.accepted_brands),
+        ("CART_URL", cardpage.cart_url),
+    ):
+        try:
+            read()
+        except ImproperlyConfigured as err:
+            messages.append(
+                checks.Warning(
+                    str(err),
+                    hint=f"Fix CHECKOUT[{name!r}]: the card page cannot be shown until then; "
+                    "see the settings page of the documentation.",
+                    id="checkout.W012",
+                )
+            )
+    return messages
 
 
 @checks.register("checkout")

@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 __all__ = [
+    "CARDHOLDER_NAME_CHOICES",
     "DEFAULTS",
     "RETENTION_KEYS",
     "CheckoutSettings",
@@ -56,6 +57,15 @@ DEFAULTS: dict[str, Any] = {
     "SITE_URL": "",
     # The shop's name as the shopper sees it on the card page ("" = the site's host name).
     "MERCHANT_NAME": "",
+    # The shop's cart, linked from the card page ("Back to your cart"): a URL or a URL
+    # name ("shop:cart"). "" = no link.
+    "CART_URL": "",
+    # The card schemes the shop accepts, shown as marks on the card page in this order
+    # (keys of checkout.brands.BRANDS: visa, mastercard, maestro, amex, diners, discover,
+    # jcb, unionpay).
+    "CARD_BRANDS": ["visa", "mastercard", "diners"],
+    # Whether the card page asks for the name on the card: "required" or "optional".
+    "CARDHOLDER_NAME": "required",
     # Language sent to the gateway when the request has none.
     "LANGUAGE": "en",
     # Prefix of the gateway order numbers this shop generates (at most 30 characters
@@ -96,6 +106,9 @@ DEFAULTS: dict[str, Any] = {
     # order's creation). 0 or None keeps them for good. Missing keys keep their defaults.
     "RETENTION": {"exchanges": 180, "notifications": 180, "personal_data": 730},
 }
+
+#: The values of CARDHOLDER_NAME.
+CARDHOLDER_NAME_CHOICES = ("required", "optional")
 
 #: What RETENTION ages: gateway exchanges, callback notifications, shoppers' personal data.
 RETENTION_KEYS = ("exchanges", "notifications", "personal_data")
@@ -167,6 +180,19 @@ class CheckoutSettings:
             value = merged_retention(value)
         elif name == "SITE_URL":
             value = str(value).rstrip("/")
+        elif name == "CARDHOLDER_NAME":
+            value = str(value).strip().lower()
+            if value not in CARDHOLDER_NAME_CHOICES:
+                raise ImproperlyConfigured(
+                    "settings.CHECKOUT['CARDHOLDER_NAME'] must be "
+                    f"{' or '.join(map(repr, CARDHOLDER_NAME_CHOICES))}, not {value!r}."
+                )
+        elif name == "CARD_BRANDS":
+            if isinstance(value, str) or not all(isinstance(key, str) for key in value):
+                raise ImproperlyConfigured(
+                    "settings.CHECKOUT['CARD_BRANDS'] must be a list of brand names."
+                )
+            value = [key.strip().lower() for key in value]
         return value
 
     @cached_property

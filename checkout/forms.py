@@ -1,4 +1,8 @@
-"""The card form: cardholder name and card details, or a seToken built in the browser."""
+"""The card form: cardholder name and card details, or a seToken built in the browser.
+
+Its rules are checkout.cards's (the same as card.js's); each error carries the rule's code
+(``required``, ``invalid``, ``format``, ``expired``, ``year``, ``letters``, ``length``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,14 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from checkout.cards import CardData, card_brand, luhn_valid, parse_expiry
+from checkout.cards import (
+    CardData,
+    card_brand,
+    parse_cardholder_name,
+    parse_expiry,
+    parse_pan,
+)
+from checkout.conf import checkout_settings
 
 __all__ = ["BlankHiddenInput", "BlankInput", "CardForm"]
 
@@ -16,8 +27,16 @@ __all__ = ["BlankHiddenInput", "BlankInput", "CardForm"]
 MAX_SETOKEN_LENGTH = 8192
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-# Latin letters, spaces and the punctuation found in names; "/" would break a seToken.
-_NAME = re.compile(r"[A-Za-z][A-Za-z .'\-]*")
+
+_NAME_ERRORS = {
+    "letters": _("Enter the name in Latin or Greek letters, as on the card."),
+    "length": _("The name must be 2 to 45 characters long."),
+}
+_EXPIRY_ERRORS = {
+    "format": _("Enter the expiry date as MM/YY."),
+    "expired": _("This card has expired."),
+    "year": _("Check the expiry year."),
+}
 
 
 class BlankInput(forms.TextInput):
@@ -37,16 +56,25 @@ class BlankHiddenInput(forms.HiddenInput):
 class CardForm(forms.Form):
     """Card entry. Valid with either a seToken or the card number, expiry and CVC."""
 
+    # Greek letters are welcome (autofill often has the name in Greek): they are transcribed
+    # for the gateway. The length that counts is the Latin name's, checked in clean.
     cardholder_name = forms.CharField(
         label=_("Name on card"),
-        max_length=45,
-        min_length=2,
-        widget=forms.TextInput(attrs={"autocomplete": "cc-name", "spellcheck": "false"}),
+        max_length=100,
+        error_messages={
+            "required": _("Enter the name as printed on the card."),
+            "max_length": _NAME_ERRORS["length"],
+        },
+        widget=forms.TextInput(
+            attrs={"autocomplete": "cc-name", "spellcheck": "false", "autocorrect": "off"}
+        ),
     )
+    # Room for every way of writing a number or a date: "4111-1111-1111-1111",
+    # "12 / 2030". The rules, not the length, decide.
     pan = forms.CharField(
         label=_("Card number"),
         required=False,
-        max_length=23,
+        max_length=40,
         widget=BlankInput(
             attrs={
                 "autocomplete": "cc-number",
@@ -60,7 +88,7 @@ class CardForm(forms.Form):
     expiry = forms.CharField(
         label=_("Expiry date (MM/YY)"),
         required=False,
-        max_length=7,
+        max_length=16,
         widget=forms.TextInput(
             attrs={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": "MM/YY"}
         ),
@@ -83,14 +111,24 @@ class CardForm(forms.Form):
         super().__init__(*args, **kwargs)
         for name in ("pan", "expiry", "cvc"):
             self.fields[name].widget.attrs["aria-required"] = "true"
+        if checkout_settings.CARDHOLDER_NAME == "optional":
+            field = self.fields["cardholder_name"]
+            field.required = False
+            field.label = _("Name on card (optional)")
+
+    @property
+    def name_required(self) -> bool:
+        return bool(self.fields["cardholder_name"].required)
 
     def clean_cardholder_name(self) -> str:
-        name = " ".join(self.cleaned_data["cardholder_name"].split())
-        if not _NAME.fullmatch(name):
-            raise forms.ValidationError(
-                _("Enter the name as printed on the card, in Latin letters.")
-            )
-        return name
+        value = self.cleaned_data.get("cardholder_name", "")
+        if not value.strip():
+            return ""
+        try:
+            return parse_cardholder_name(value)
+        except ValueError as err:
+            code = str(err)
+            raise forms.ValidationError(_NAME_ERRORS[code], code=code) from None
 
     def clean_se_token(self) -> str:
         token = "".join(self.cleaned_data.get("se_token", "").split())
@@ -118,32 +156,37 @@ class CardForm(forms.Form):
             for name in ("pan", "cvc"):
                 data.pop(name, None)
             return data
-        pan = re.sub(r"[\s-]", "", data.get("pan", ""))
-        if not pan:
-            self.add_error("pan", _("Enter the card number."))
-        elif not (pan.isascii() and pan.isdigit() and 12 <= len(pan) <= 19 and luhn_valid(pan)):
-            self.add_error("pan", _("This card number is not valid. Check it and retry."))
+        typed = data.get("pan", "").strip()
+        # The digits, for the scheme's CVC length even when the number is wrong.
+        pan = re.sub(r"[\s-]", "", typed)
+        if not typed:
+            self.add_error(
+                "pan", forms.ValidationError(_("Enter the card number."), code="required")
+            )
+        else:
+            try:
+                pan = parse_pan(typed)
+            except ValueError:
+                message = _("This card number is not valid. Check it and retry.")
+                self.add_error("pan", forms.ValidationError(message, code="invalid"))
         expiry = data.get("expiry", "")
-        if not expiry:
-            self.add_error("expiry", _("Enter the expiry date as MM/YY."))
+        if not expiry.strip():
+            message = _("Enter the expiry date as MM/YY.")
+            self.add_error("expiry", forms.ValidationError(message, code="required"))
         else:
             try:
                 data["expiry"] = parse_expiry(expiry)
             except ValueError as err:
-                message = (
-                    _("This card has expired.")
-                    if str(err) == "expired"
-                    else _("Enter the expiry date as MM/YY.")
-                )
-                self.add_error("expiry", message)
+                code = str(err)
+                self.add_error("expiry", forms.ValidationError(_EXPIRY_ERRORS[code], code=code))
         cvc = data.get("cvc", "").strip()
         wanted = 4 if card_brand(pan) == "AMEX" else 3
         if not cvc:
-            self.add_error("cvc", _("Enter the security code from the back of the card."))
+            message = _("Enter the security code from the back of the card.")
+            self.add_error("cvc", forms.ValidationError(message, code="required"))
         elif not (cvc.isascii() and cvc.isdigit() and len(cvc) == wanted):
-            self.add_error(
-                "cvc", _("The security code is %(count)s digits long.") % {"count": wanted}
-            )
+            length = _("The security code is %(count)s digits long.") % {"count": wanted}
+            self.add_error("cvc", forms.ValidationError(length, code="length"))
         data["pan"], data["cvc"] = pan, cvc
         if self.errors:
             # Nothing of the card survives a failed submit, not even in cleaned_data.

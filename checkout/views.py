@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_safe
 
-from checkout import access
+from checkout import access, cardpage
 from checkout.conf import checkout_settings
 from checkout.declines import payment_message
 from checkout.exceptions import GatewayError, GatewayUnavailable, OrderNotPayable
@@ -191,6 +191,8 @@ def _render_card(request: HttpRequest, order: Order, form: CardForm) -> HttpResp
         "merchant": _merchant_name(request),
         "setoken_key": key,
         "previous": order.payments.filter(status__in=UNSUCCESSFUL_STATUSES).first(),
+        "brands": cardpage.accepted_brands(),
+        "cart_url": cardpage.cart_url(),
     }
     return render(request, "checkout/card.html", context)
 

@@ -152,6 +152,8 @@ CHECKOUT = {
     "PREAUTH": env.bool("JCC_PREAUTH", default=False),
     "SITE_URL": env.str("SITE_URL", default=f"http://{HOST}:{PORT}"),
     "MERCHANT_NAME": env.str("MERCHANT_NAME", default="Limassol Larder"),
+    # "Back to your cart" on the card page.
+    "CART_URL": "shop:cart",
     "CLIENT_IP_HEADER": env.str("CLIENT_IP_HEADER", default=""),
     # The bundled sandbox with DEBUG off: only for benchmarks of a production-like server.
     "SANDBOX_ALLOWED": env.bool("SANDBOX_ALLOWED", default=False),

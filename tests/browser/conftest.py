@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.core import mail
+from django.core.cache import caches
+from django.core.management import call_command
 
-from tests.browser.sweep import LogCapture
+from tests.browser.sweep import LogCapture, find_card_data
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -146,3 +149,23 @@ def log_lines() -> Iterator[list[str]]:
         for logger, level in zip(loggers, levels, strict=True):
             logger.removeHandler(handler)
             logger.setLevel(level)
+
+
+@pytest.fixture
+def demo_shop(sandbox_url, live_server, log_lines) -> Iterator[str]:
+    """The demo shop with its catalogue on a live server, paying against the sandbox; its
+    URL. Afterwards the database, sessions, cache, logs and mails are searched for the
+    sandbox's card numbers and the tests' CVC (tests.browser.shopper.CVC)."""
+    from checkout.sandbox.cards import CARDS
+    from tests.browser.shopper import CVC
+
+    # The sandbox's key lives in its tables, which each test empties; the shop caches the
+    # key it fetched, so a key from an earlier test must not linger.
+    caches["default"].clear()
+    mail.outbox.clear()
+    call_command("seed_demo", stdout=io.StringIO())
+    yield live_server.url
+    leaks = find_card_data(
+        pans=[card.pan for card in CARDS], cvcs=[CVC], log_lines=log_lines, mails=mail.outbox
+    )
+    assert leaks == [], "card data was kept: " + "; ".join(leaks)

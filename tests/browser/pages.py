@@ -15,6 +15,8 @@ CHECKOUT_STATIC = Path(__file__).resolve().parents[2] / "checkout" / "static" / 
 
 ORIGIN = "https://shop.test"
 
+_CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
 
 @dataclass
 class FakeShop:
@@ -37,9 +39,11 @@ class FakeShop:
             route.fulfill(status=200, content_type="text/html", body="<p id=done>posted</p>")
         elif path.startswith("/static/checkout/"):
             name = path.removeprefix("/static/checkout/").split("?")[0]
-            target = CHECKOUT_STATIC / name
-            if target.is_file() and target.parent == CHECKOUT_STATIC:
-                route.fulfill(status=200, content_type="text/javascript", body=target.read_text())
+            target = (CHECKOUT_STATIC / name).resolve()
+            if target.is_file() and target.is_relative_to(CHECKOUT_STATIC):
+                route.fulfill(
+                    status=200, content_type=_CONTENT_TYPES[target.suffix], body=target.read_text()
+                )
             else:
                 route.fulfill(status=404, body="")
         else:

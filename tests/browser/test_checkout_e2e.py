@@ -161,6 +161,20 @@ def test_buy_without_3ds_with_a_browser_built_setoken(shop, page, server_request
     screenshot(page, "04-your-orders")
 
 
+def test_a_greek_name_reaches_the_bank_in_latin_letters(shop, page, server_requests):
+    """Autofill gives the name in Greek: the browser-built seToken carries it transcribed."""
+    add_to_cart(page, shop)
+    checkout(page, shop)
+    enter_card(page, NO_3DS, name="Ελένη Γεωργίου", expiry="11 / 2037")
+    submit_card(page)
+    assert wait_for_result(page) == "Payment received"
+    payment = the_payment(order__email=EMAIL)
+    bank = BankOrder.objects.get(pk=payment.gateway_order_id)
+    assert (bank.cardholder_name, bank.expiration) == ("ELENI GEORGIOU", EXPIRY_YYYYMM)
+    [posted] = card_posts(server_requests)
+    assert crypto.decrypt_setoken(posted["se_token"]).cardholder_name == "ELENI GEORGIOU"
+
+
 def test_3ds_challenge(shop, page):
     add_to_cart(page, shop, "Olive oil, 750 ml")
     checkout(page, shop)
