@@ -25,6 +25,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 
 from checkout import services
 from checkout.conf import checkout_settings
@@ -79,6 +81,28 @@ _STARTS = {
 }
 
 G = GatewayOrderStatus
+
+# What the operator is told, one sentence per operation (the words differ by language).
+_MAY_NOT: dict[str, Promise] = {
+    CAPTURE: gettext_lazy("You may not capture or void payments."),
+    VOID: gettext_lazy("You may not capture or void payments."),
+    REFUND: gettext_lazy("You may not refund payments."),
+}
+_CANNOT_START: dict[str, Promise] = {
+    CAPTURE: gettext_lazy("%(payment)s: cannot capture a payment that is %(status)s."),
+    VOID: gettext_lazy("%(payment)s: cannot void a payment that is %(status)s."),
+    REFUND: gettext_lazy("%(payment)s: cannot refund a payment that is %(status)s."),
+}
+_IN_PROGRESS: dict[str, Promise] = {
+    CAPTURE: gettext_lazy("%(payment)s: a capture is already in progress."),
+    VOID: gettext_lazy("%(payment)s: a void is already in progress."),
+    REFUND: gettext_lazy("%(payment)s: a refund is already in progress."),
+}
+_REFUSED_BY_STATE: dict[str, Promise] = {
+    CAPTURE: gettext_lazy("%(payment)s: the gateway reports %(state)s: cannot capture."),
+    VOID: gettext_lazy("%(payment)s: the gateway reports %(state)s: cannot void."),
+    REFUND: gettext_lazy("%(payment)s: the gateway reports %(state)s: cannot refund."),
+}
 
 
 def capture(
@@ -141,12 +165,12 @@ def _run(
     payment: Payment, operation: str, amount: int | None, *, operator: Any, reason: str
 ) -> Payment:
     if operator is not None and not operator.has_perm(PERMISSIONS[operation]):
-        raise PermissionDenied(f"You may not {operation} payments.")
+        raise PermissionDenied(str(_MAY_NOT[operation]))
     reason = " ".join(str(reason or "").split())
     if not reason:
-        raise OperationNotAllowed("Give a reason: it is kept in the payment's history.")
+        raise OperationNotAllowed(gettext("Give a reason: it is kept in the payment's history."))
     if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
-        raise OperationNotAllowed("The amount must be a whole number of minor units.")
+        raise OperationNotAllowed(gettext("The amount must be a whole number of minor units."))
     require_no_transaction(f"{operation} of a payment")
     claimed = _claim(payment, operation, amount, operator=operator, reason=reason)
     try:
@@ -221,26 +245,36 @@ def _claim(
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("order").get(pk=payment.pk)
         if locked.pending_operation:
-            raise OperationNotAllowed(
-                f"{locked}: a {locked.pending_operation} is already in progress."
+            in_progress = _IN_PROGRESS.get(
+                locked.pending_operation,
+                gettext_lazy("%(payment)s: another operation is already in progress."),
             )
+            raise OperationNotAllowed(str(in_progress) % {"payment": locked})
         if locked.status not in _STARTS[operation]:
             raise OperationNotAllowed(
-                f"{locked}: cannot {operation} a payment that is {locked.get_status_display()}."
+                str(_CANNOT_START[operation])
+                % {"payment": locked, "status": locked.get_status_display()}
             )
         if not locked.gateway_order_id:
-            raise OperationNotAllowed(f"{locked}: the gateway's order id is unknown.")
+            raise OperationNotAllowed(
+                gettext("%(payment)s: the gateway's order id is unknown.") % {"payment": locked}
+            )
         limit = _limit(locked, operation)
         if amount is None:
             amount = limit
         if amount <= 0 or amount > limit:
             raise OperationNotAllowed(
-                f"{locked}: {operation} amount must be between "
-                f"{format_amount(1, locked.currency)} and {format_amount(limit, locked.currency)}."
+                gettext("%(payment)s: the amount must be between %(low)s and %(high)s.")
+                % {
+                    "payment": locked,
+                    "low": format_amount(1, locked.currency),
+                    "high": format_amount(limit, locked.currency),
+                }
             )
         if operation == REFUND and locked.status == S.HELD and amount != limit:
             raise OperationNotAllowed(
-                f"{locked}: the payment is only held: void it, or capture less."
+                gettext("%(payment)s: the payment is only held: void it, or capture less.")
+                % {"payment": locked}
             )
         locked.pending_operation = operation
         locked.pending_amount = amount
@@ -303,18 +337,24 @@ def _choose_call(payment: Payment, status: OrderStatus) -> Callable[[], Any]:
         if operation == CAPTURE:
             if amount > approved:
                 held = format_amount(approved, payment.currency)
-                raise OperationNotAllowed(f"{payment}: the gateway holds only {held}.")
+                raise OperationNotAllowed(
+                    gettext("%(payment)s: the gateway holds only %(amount)s.")
+                    % {"payment": payment, "amount": held}
+                )
             return lambda: client.deposit(order_id, amount, context=payment)
         if operation == REFUND and amount < approved:
-            raise OperationNotAllowed(f"{payment}: the gateway still only holds this payment.")
+            raise OperationNotAllowed(
+                gettext("%(payment)s: the gateway still only holds this payment.")
+                % {"payment": payment}
+            )
         # Void, or a full "refund" of money that was never captured.
         return lambda: client.reverse(order_id, context=payment)
     if gateway in DEPOSITED_ORDER_STATUSES and operation == REFUND:
         available = amounts.deposited - amounts.refunded
         if amount > available:
             raise OperationNotAllowed(
-                f"{payment}: the gateway has only {format_amount(available, payment.currency)} "
-                "left to refund."
+                gettext("%(payment)s: the gateway has only %(amount)s left to refund.")
+                % {"payment": payment, "amount": format_amount(available, payment.currency)}
             )
         return lambda: client.refund(
             order_id,
@@ -324,10 +364,10 @@ def _choose_call(payment: Payment, status: OrderStatus) -> Callable[[], Any]:
             context=payment,
         )
     refundable = gateway in DEPOSITED_ORDER_STATUSES and amounts.deposited > amounts.refunded
-    hint = " Refund it instead." if refundable else ""
-    raise OperationNotAllowed(
-        f"{payment}: the gateway reports {_state(status)}: cannot {operation}.{hint}"
-    )
+    message = str(_REFUSED_BY_STATE[operation]) % {"payment": payment, "state": _state(status)}
+    if refundable:
+        message += " " + gettext("Refund it instead.")
+    raise OperationNotAllowed(message)
 
 
 def _happened(payment: Payment, status: OrderStatus) -> bool:

@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from checkout import backoffice
@@ -39,13 +40,14 @@ __all__ = ["OperationsMixin"]
 
 @dataclass(frozen=True)
 class _Operation:
-    """A form-backed action: its title, whether it takes an amount, what it runs, and the
-    past participle its messages use."""
+    """A form-backed action: its title, whether it takes an amount, what it runs, and what
+    its messages say when nothing selected fits and when it is done."""
 
     title: StrOrPromise
     with_amount: bool
     run: Callable[[Payment, int | None, Any, str], Payment]
-    done: str
+    nothing: StrOrPromise
+    done: StrOrPromise
 
 
 #: What each form-backed action does, and how it is described.
@@ -54,30 +56,33 @@ _OPERATIONS: dict[str, _Operation] = {
         _("Capture"),
         True,
         lambda p, amount, user, reason: backoffice.capture(p, amount, operator=user, reason=reason),
-        "captured",
+        _("Nothing selected can be captured."),
+        _("%(payment)s: captured; now %(status)s (%(amounts)s)."),
     ),
     "void": _Operation(
         _("Void"),
         False,
         lambda p, amount, user, reason: backoffice.void(p, operator=user, reason=reason),
-        "voided",
+        _("Nothing selected can be voided."),
+        _("%(payment)s: voided; now %(status)s (%(amounts)s)."),
     ),
     "refund": _Operation(
         _("Refund"),
         True,
         lambda p, amount, user, reason: backoffice.refund(p, amount, operator=user, reason=reason),
-        "refunded",
+        _("Nothing selected can be refunded."),
+        _("%(payment)s: refunded; now %(status)s (%(amounts)s)."),
     ),
 }
 
 
 def _payment_amounts(payment: Payment) -> str:
     cur = payment.currency
-    return (
-        f"amount {format_money(payment.amount, cur)}, "
-        f"captured {format_money(payment.captured_amount, cur)}, "
-        f"refunded {format_money(payment.refunded_amount, cur)}"
-    )
+    return gettext("amount %(amount)s, captured %(captured)s, refunded %(refunded)s") % {
+        "amount": format_money(payment.amount, cur),
+        "captured": format_money(payment.captured_amount, cur),
+        "refunded": format_money(payment.refunded_amount, cur),
+    }
 
 
 class OperationsMixin:
@@ -109,12 +114,16 @@ class OperationsMixin:
             except GatewayRefused as err:
                 self.message_user(
                     request,
-                    f"{payment}: the gateway refused: {err.gateway_message}",
+                    gettext("%(payment)s: the gateway refused: %(message)s")
+                    % {"payment": payment, "message": err.gateway_message},
                     messages.ERROR,
                 )
             except GatewayUnavailable as err:
                 self.message_user(
-                    request, f"{payment}: gateway unavailable, try later ({err})", messages.ERROR
+                    request,
+                    gettext("%(payment)s: gateway unavailable, try later (%(error)s)")
+                    % {"payment": payment, "error": err},
+                    messages.ERROR,
                 )
             except CheckoutError as err:
                 self.message_user(request, f"{payment}: {err}", messages.ERROR)
@@ -123,7 +132,8 @@ class OperationsMixin:
                 text = (
                     f"{payment}: {before} → {payment.status}"
                     if payment.status != before
-                    else f"{payment}: unchanged ({status})"
+                    else gettext("%(payment)s: unchanged (%(status)s)")
+                    % {"payment": payment, "status": status}
                 )
                 self.message_user(request, text, messages.SUCCESS)
 
@@ -147,9 +157,7 @@ class OperationsMixin:
         operation = _OPERATIONS[name]
         payments = self.payments_for(queryset, name)
         if not payments:
-            self.message_user(
-                request, f"Nothing selected can be {operation.done}.", messages.WARNING
-            )
+            self.message_user(request, str(operation.nothing), messages.WARNING)
             return None
         form = OperationForm(
             request.POST if "apply" in request.POST else None,
@@ -162,8 +170,14 @@ class OperationsMixin:
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{operation.title}: {len(payments)} payment(s)",
+            "title": ngettext(
+                "%(operation)s: %(count)d payment",
+                "%(operation)s: %(count)d payments",
+                len(payments),
+            )
+            % {"operation": operation.title, "count": len(payments)},
             "operation": name,
+            "operation_title": operation.title,
             "payments": [(p, _payment_amounts(p)) for p in payments],
             "form": form,
             "opts": self.opts,
@@ -189,21 +203,28 @@ class OperationsMixin:
         except OutcomeUnknown:
             self.message_user(
                 request,
-                f"{payment}: the gateway did not answer; the {name} may or may not have "
-                "happened. It is recorded and checkout_sync will settle it: do not repeat it.",
+                gettext(
+                    "%(payment)s: the gateway did not answer; the operation may or may not have "
+                    "happened. It is recorded and checkout_sync will settle it: do not repeat it."
+                )
+                % {"payment": payment},
                 messages.WARNING,
             )
         except GatewayRefused as err:
             self.message_user(
                 request,
-                f"{payment}: the gateway refused the {name}: {err.gateway_message} "
-                f"(errorCode {err.code}). Nothing moved.",
+                gettext(
+                    "%(payment)s: the gateway refused: %(message)s (errorCode %(code)s). "
+                    "Nothing moved."
+                )
+                % {"payment": payment, "message": err.gateway_message, "code": err.code},
                 messages.ERROR,
             )
         except GatewayUnavailable as err:
             self.message_user(
                 request,
-                f"{payment}: gateway unavailable, nothing moved; try later ({err}).",
+                gettext("%(payment)s: gateway unavailable, nothing moved; try later (%(error)s).")
+                % {"payment": payment, "error": err},
                 messages.ERROR,
             )
         except (OperationNotAllowed, PermissionDenied, ValueError) as err:
@@ -214,14 +235,21 @@ class OperationsMixin:
             if payment.pending_operation:
                 self.message_user(
                     request,
-                    f"{payment}: the gateway accepted the {name}; confirmation pending "
-                    "(checkout_sync settles it).",
+                    gettext(
+                        "%(payment)s: the gateway accepted the operation; confirmation pending "
+                        "(checkout_sync settles it)."
+                    )
+                    % {"payment": payment},
                     messages.WARNING,
                 )
             else:
                 self.message_user(
                     request,
-                    f"{payment}: {operation.done}; now {payment.get_status_display()} "
-                    f"({_payment_amounts(payment)}).",
+                    str(operation.done)
+                    % {
+                        "payment": payment,
+                        "status": payment.get_status_display(),
+                        "amounts": _payment_amounts(payment),
+                    },
                     messages.SUCCESS,
                 )

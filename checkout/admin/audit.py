@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from checkout import callbacks
@@ -73,7 +74,10 @@ class NotificationAdmin(NulSafeListMixin, ReadOnlyMixin, ModelAdmin[Notification
             outcome = callbacks.handle(notification, source=Source.ADMIN)
             level = messages.SUCCESS if outcome.ok else messages.ERROR
             self.message_user(
-                request, f"Notification {notification.pk} ({notification}): {outcome.reason}", level
+                request,
+                gettext("Notification %(pk)s (%(notification)s): %(reason)s")
+                % {"pk": notification.pk, "notification": notification, "reason": outcome.reason},
+                level,
             )
 
     def _param(self, obj: Notification, name: str) -> str:

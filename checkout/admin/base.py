@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 
 from checkout.money import format_amount
 
@@ -134,7 +135,7 @@ class NulSafeListMixin(_ListAdmin):
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         if any("\x00" in key + value for key, values in request.GET.lists() for value in values):
-            return HttpResponseBadRequest("Invalid character in the list's parameters.")
+            return HttpResponseBadRequest(gettext("Invalid character in the list's parameters."))
         return super().changelist_view(request, extra_context)
 
 

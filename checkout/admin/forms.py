@@ -6,11 +6,27 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from checkout.money import parse_amount
+from checkout.money import currency, parse_amount
 
 __all__ = ["OperationForm"]
+
+
+def _invalid_amount(text: str, code: str) -> str:
+    """Why ``text`` is not an amount in ``code``, for the operator."""
+    _whole, point, fraction = text.partition(".")
+    if "," in text:
+        return gettext("Not an amount: use a point for decimals, as in 12.50.")
+    exponent = currency(code).exponent
+    if point and fraction.isdigit() and len(fraction) > exponent:
+        return ngettext(
+            "%(currency)s has %(count)d decimal place.",
+            "%(currency)s has %(count)d decimal places.",
+            exponent,
+        ) % {"currency": code, "count": exponent}
+    return gettext("Not an amount: write it as in 12.50.")
 
 
 class OperationForm(forms.Form):
@@ -42,8 +58,8 @@ class OperationForm(forms.Form):
             )
         try:
             minor = parse_amount(text, self.currencies[0])
-        except ValueError as err:
-            raise forms.ValidationError(str(err)) from None
+        except ValueError:
+            raise forms.ValidationError(_invalid_amount(text, self.currencies[0])) from None
         if minor <= 0:
             raise forms.ValidationError(_("The amount must be positive."))
         return text

@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from checkout import backoffice
@@ -172,11 +173,23 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
     def mark_fulfilled(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         for order in queryset:
             if not order.is_paid:
-                self.message_user(request, f"{order}: not paid, not marked.", messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("%(order)s: not paid, not marked.") % {"order": order},
+                    messages.ERROR,
+                )
             elif backoffice.mark_fulfilled(order):
-                self.message_user(request, f"{order}: marked fulfilled.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    gettext("%(order)s: marked fulfilled.") % {"order": order},
+                    messages.SUCCESS,
+                )
             else:
-                self.message_user(request, f"{order}: was already fulfilled.", messages.INFO)
+                self.message_user(
+                    request,
+                    gettext("%(order)s: was already fulfilled.") % {"order": order},
+                    messages.INFO,
+                )
 
     def _shown_payment(self, obj: Order) -> Payment | None:
         """The attempt that secured the money, else the latest one."""
@@ -204,7 +217,7 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
     def history(self, obj: Order) -> SafeString:
         rows = StatusChange.objects.filter(payment__order=obj).select_related("payment", "operator")
         return _audit_table(
-            ("when", "attempt", "from", "to", "source", "operator", "note"),
+            (_("when"), _("attempt"), _("from"), _("to"), _("source"), _("operator"), _("note")),
             (
                 (
                     _when(r.created_at),
@@ -223,7 +236,7 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
     def exchanges(self, obj: Order) -> SafeString:
         rows = Exchange.objects.filter(payment__order=obj).select_related("payment")
         return _audit_table(
-            ("when", "attempt", "operation", "HTTP", "errorCode", "error", "ms"),
+            (_("when"), _("attempt"), _("operation"), "HTTP", "errorCode", _("error"), "ms"),
             (
                 (
                     _when(r.created_at),
@@ -242,7 +255,7 @@ class OrderAdmin(NulSafeListMixin, OperationsMixin, ReadOnlyMixin, ModelAdmin[Or
     def notifications(self, obj: Order) -> SafeString:
         rows = Notification.objects.filter(payment__order=obj).select_related("payment")
         return _audit_table(
-            ("received", "notification", "valid", "processed", "error"),
+            (_("received"), _("notification"), _("valid"), _("processed"), _("error")),
             (
                 (
                     _when(r.received_at),
