@@ -74,8 +74,8 @@ def format_money(minor: int, code: str, locale: str | None = None) -> str:
     info = currency(code)
     value = Decimal(int(minor)).scaleb(-info.exponent)
     cldr = _locale(locale or translation.get_language() or settings.LANGUAGE_CODE)
-    return _pattern(cldr, info.exponent).apply(
-        value, cldr, currency=info.code, currency_digits=False
+    return str(
+        _pattern(cldr, info.exponent).apply(value, cldr, currency=info.code, currency_digits=False)
     )
 
 

@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.utils.functional import Promise
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -38,7 +39,7 @@ __all__ = ["OrderAdmin", "PaymentInline", "PaymentStatusFilter"]
 _AUDIT_TABLE = "checkout/admin/audit_table.html"
 
 
-def _audit_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> SafeString:
+def _audit_table(headers: Sequence[str | Promise], rows: Iterable[Sequence[str]]) -> SafeString:
     """A table of an order's audit records (escaped), or "—" when there are none."""
     return render_to_string(_AUDIT_TABLE, {"headers": headers, "rows": list(rows)})
 
