@@ -45,7 +45,10 @@ def order_language(language: str | None = None) -> str:
 def gateway_language(language: str) -> str:
     """The ``language`` parameter for the gateway: ``language`` if the gateway offers it
     (``CHECKOUT["GATEWAY_LANGUAGES"]``), else ``CHECKOUT["LANGUAGE"]``, else English."""
-    offered = [_two_letters(code) for code in checkout_settings.GATEWAY_LANGUAGES]
+    configured = checkout_settings.GATEWAY_LANGUAGES
+    if isinstance(configured, str):
+        configured = configured.split(",")
+    offered = [_two_letters(code) for code in configured]
     for candidate in (_two_letters(language), _two_letters(checkout_settings.LANGUAGE)):
         if candidate in offered:
             return candidate

@@ -260,6 +260,9 @@ def test_only_languages_the_gateway_offers_are_sent(settings, order, fallback, s
 def test_the_languages_the_gateway_offers_are_a_setting(settings):
     settings.CHECKOUT = {**settings.CHECKOUT, "GATEWAY_LANGUAGES": ["en"]}
     assert gateway_language("el") == "en"
+    # One comma-separated string, as from an environment variable.
+    settings.CHECKOUT = {**settings.CHECKOUT, "GATEWAY_LANGUAGES": "en, el"}
+    assert gateway_language("el") == "el" and gateway_language("ru") == "en"
 
 
 @pytest.mark.parametrize(
