@@ -62,7 +62,7 @@ class CardForm(forms.Form):
         required=False,
         max_length=7,
         widget=forms.TextInput(
-            attrs={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": "MM/YY"}
+            attrs={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": _("MM/YY")}
         ),
     )
     cvc = forms.CharField(

@@ -7,6 +7,10 @@
  * number, expiry and CVC inputs, so the browser cannot submit them, and posts only the
  * seToken, the cardholder name, the brand and the last four digits.
  *
+ * Messages: every word the script shows the shopper comes from the page, in the page's
+ * language, as JSON data in <script type="application/json" id="card-messages"> (the
+ * checkout's {% card_messages %} tag writes it). A message the page lacks shows its key.
+ *
  * Ready signal: once the form is set up (formatting, checks and, with a key, the takeover
  * above), the very last step marks it with data-card-ready="true". Tests, a shop's own
  * included, wait for form[data-card-ready] before they type into the fields or read them.
@@ -30,6 +34,26 @@
   ];
   // 13 digits at least: the seToken (rsa.js) and the gateway take 13 to 19.
   var UNKNOWN_BRAND = { id: "", label: "", lengths: [13, 14, 15, 16, 17, 18, 19], groups: [4, 4, 4, 4, 3], cvc: 3 };
+
+  var messages = {};
+
+  // The page's messages (see the top); read once the document is parsed.
+  function readMessages() {
+    var data = document.getElementById("card-messages");
+    if (!data) return {};
+    try {
+      var parsed = JSON.parse(data.textContent || "{}");
+      return parsed && typeof parsed === "object" ? parsed : {};
+    } catch (err) {
+      return {};
+    }
+  }
+
+  // Never empty: an empty message would count as "no error".
+  function text(key) {
+    var value = Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : "";
+    return String(value || "") || key;
+  }
 
   function digits(value) {
     return String(value || "").replace(/\D/g, "");
@@ -190,40 +214,40 @@
     function checkName() {
       if (!inputs.name) return "";
       var value = inputs.name.value.trim();
-      if (!value) return inputs.name.required ? "Enter the name as printed on the card." : "";
-      if (!/^[A-Za-z][A-Za-z .'-]*$/.test(value)) return "Use Latin letters as printed on the card.";
-      if (value.length < 2 || value.length > 45) return "The name must be 2 to 45 characters long.";
+      if (!value) return inputs.name.required ? text("name_required") : "";
+      if (!/^[A-Za-z][A-Za-z .'-]*$/.test(value)) return text("name_latin");
+      if (value.length < 2 || value.length > 45) return text("name_length");
       return "";
     }
 
     function checkPan() {
       var number = digits(inputs.pan.value);
-      if (!number) return "Enter the card number.";
+      if (!number) return text("pan_required");
       var brand = brandOf(number);
       if (brand.lengths.indexOf(number.length) < 0 || !luhnValid(number)) {
-        return "This card number is not valid. Check it and try again.";
+        return text("pan_invalid");
       }
       return "";
     }
 
     function checkExpiry() {
       var value = inputs.expiry.value.trim();
-      if (!value) return "Enter the expiry date (MM/YY).";
+      if (!value) return text("expiry_required");
       var yyyymm = expiryToYYYYMM(value);
-      if (!yyyymm) return "Enter the expiry date as MM/YY.";
+      if (!yyyymm) return text("expiry_invalid");
       var now = new Date();
       var current = now.getFullYear() * 100 + now.getMonth() + 1;
       var given = parseInt(yyyymm, 10);
-      if (given < current) return "This card has expired.";
-      if (given > current + 2000) return "Check the expiry year.";
+      if (given < current) return text("expiry_past");
+      if (given > current + 2000) return text("expiry_year");
       return "";
     }
 
     function checkCvc() {
       var value = digits(inputs.cvc.value);
       var wanted = brandOf(digits(inputs.pan.value)).cvc;
-      if (!value) return "Enter the security code (CVC).";
-      if (value.length !== wanted) return "The security code has " + wanted + " digits.";
+      if (!value) return text("cvc_required");
+      if (value.length !== wanted) return text("cvc_length_" + wanted);
       return "";
     }
 
@@ -334,7 +358,7 @@
       if (button.tagName === "BUTTON") {
         if (busy) {
           button.setAttribute("data-label", button.textContent);
-          button.textContent = "Processing…";
+          button.textContent = text("processing");
         } else if (button.hasAttribute("data-label")) {
           button.textContent = button.getAttribute("data-label");
         }
@@ -365,7 +389,7 @@
       } catch (err) {
         hidden.token.value = "";
         setBusy(false);
-        showFormError("Your card details could not be encrypted. Please reload the page and try again.");
+        showFormError(text("encrypt_failed"));
         return false;
       }
       return true;
@@ -408,7 +432,7 @@
         },
         function () {
           setBusy(false);
-          showFormError("The secure payment module could not be loaded. Please reload the page and try again.");
+          showFormError(text("module_failed"));
         }
       );
     });
@@ -426,6 +450,7 @@
   }
 
   function init() {
+    messages = readMessages();
     var form = document.getElementById("card-form");
     if (form) setUp(form);
     // The 3-D Secure hop by POST: the Content-Security-Policy forbids inline scripts, so
