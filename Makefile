@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test bench bench-payment bench-callbacks bench-sync bench-queries bootstrap lint docs clean
+.PHONY: demo test bench bench-payment bench-callbacks bench-sync bench-queries bootstrap lint docs messages clean
 
 $(BIN)/python:
 	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
@@ -58,6 +58,10 @@ lint: bootstrap
 docs: bootstrap
 	@echo "==> building the documentation into site/ (warnings are errors)"
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+messages: bootstrap
+	@echo "==> refreshing the translation catalogues from the code, then compiling them (needs GNU gettext)"
+	$(BIN)/python -m merchant_site.catalogues
 
 clean:
 	rm -rf $(VENV) build dist site *.egg-info

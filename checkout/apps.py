@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 __all__ = ["CheckoutConfig"]
 
@@ -8,7 +9,7 @@ class CheckoutConfig(AppConfig):
 
     name = "checkout"
     label = "jcc_checkout"
-    verbose_name = "Checkout"
+    verbose_name = _("Checkout")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

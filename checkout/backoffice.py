@@ -35,7 +35,7 @@ from checkout.conf import checkout_settings
 from checkout.exceptions import GatewayError, OperationNotAllowed, OutcomeUnknown
 from checkout.gateway import OrderStatus, get_client
 from checkout.models import Order, Payment
-from checkout.money import format_amount
+from checkout.money import format_amount, format_money
 from checkout.services.transitions import require_no_transaction
 from checkout.status import (
     DEPOSITED_ORDER_STATUSES,
@@ -84,12 +84,37 @@ _STARTS = {
 
 G = GatewayOrderStatus
 
-#: Why an operator lacking the permission is refused (messages without the payment: the
-#: caller names it once).
+# What the operator is told: whole sentences, one per operation (the words differ by
+# language), without the payment: the caller names it once. Looked up when raised, in the
+# language active then.
 _NO_PERMISSION: dict[str, Callable[[], str]] = {
     CAPTURE: lambda: gettext("You may not capture payments."),
     VOID: lambda: gettext("You may not void payments."),
     REFUND: lambda: gettext("You may not refund payments."),
+}
+_IN_PROGRESS: dict[str, Callable[[], str]] = {
+    CAPTURE: lambda: gettext("a capture is already in progress"),
+    VOID: lambda: gettext("a void is already in progress"),
+    REFUND: lambda: gettext("a refund is already in progress"),
+}
+_CANNOT_START: dict[str, Callable[[], str]] = {
+    CAPTURE: lambda: gettext("cannot capture a payment that is %(status)s"),
+    VOID: lambda: gettext("cannot void a payment that is %(status)s"),
+    REFUND: lambda: gettext("cannot refund a payment that is %(status)s"),
+}
+_AMOUNT_RANGE: dict[str, Callable[[], str]] = {
+    CAPTURE: lambda: gettext("the capture amount must be between %(least)s and %(most)s"),
+    VOID: lambda: gettext("the void amount must be between %(least)s and %(most)s"),
+    REFUND: lambda: gettext("the refund amount must be between %(least)s and %(most)s"),
+}
+_REFUSED_BY_STATE: dict[str, Callable[[], str]] = {
+    CAPTURE: lambda: gettext("the gateway reports %(state)s: cannot capture"),
+    VOID: lambda: gettext("the gateway reports %(state)s: cannot void"),
+    REFUND: lambda: gettext("the gateway reports %(state)s: cannot refund"),
+}
+_REFUSED_REFUNDABLE: dict[str, Callable[[], str]] = {
+    CAPTURE: lambda: gettext("the gateway reports %(state)s: cannot capture; refund it instead"),
+    VOID: lambda: gettext("the gateway reports %(state)s: cannot void; refund it instead"),
 }
 
 
@@ -233,14 +258,12 @@ def _claim(
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("order").get(pk=payment.pk)
         if locked.pending_operation:
-            raise OperationNotAllowed(
-                gettext("a %(operation)s is already in progress")
-                % {"operation": locked.pending_operation}
-            )
+            in_progress = _IN_PROGRESS.get(locked.pending_operation)
+            text = in_progress() if in_progress else gettext("another operation is in progress")
+            raise OperationNotAllowed(text)
         if locked.status not in _STARTS[operation]:
             raise OperationNotAllowed(
-                gettext("cannot %(operation)s a payment that is %(status)s")
-                % {"operation": operation, "status": locked.get_status_display()}
+                _CANNOT_START[operation]() % {"status": locked.get_status_display()}
             )
         if not locked.gateway_order_id:
             raise OperationNotAllowed(gettext("the gateway's order id is unknown"))
@@ -249,11 +272,10 @@ def _claim(
             amount = limit
         if amount <= 0 or amount > limit:
             raise OperationNotAllowed(
-                gettext("the %(operation)s amount must be between %(least)s and %(most)s")
+                _AMOUNT_RANGE[operation]()
                 % {
-                    "operation": operation,
-                    "least": format_amount(1, locked.currency),
-                    "most": format_amount(limit, locked.currency),
+                    "least": format_money(1, locked.currency),
+                    "most": format_money(limit, locked.currency),
                 }
             )
         if operation == REFUND and locked.status == S.HELD and amount != limit:
@@ -318,7 +340,7 @@ def _choose_call(payment: Payment, status: OrderStatus) -> Callable[[], Any]:
         approved = amounts.approved or status.amount
         if operation == CAPTURE:
             if amount > approved:
-                held = format_amount(approved, payment.currency)
+                held = format_money(approved, payment.currency)
                 raise OperationNotAllowed(
                     gettext("the gateway holds only %(held)s") % {"held": held}
                 )
@@ -332,7 +354,7 @@ def _choose_call(payment: Payment, status: OrderStatus) -> Callable[[], Any]:
         if amount > available:
             raise OperationNotAllowed(
                 gettext("the gateway has only %(available)s left to refund")
-                % {"available": format_amount(available, payment.currency)}
+                % {"available": format_money(available, payment.currency)}
             )
         return lambda: client.refund(
             order_id,
@@ -342,12 +364,9 @@ def _choose_call(payment: Payment, status: OrderStatus) -> Callable[[], Any]:
             context=payment,
         )
     refundable = gateway in DEPOSITED_ORDER_STATUSES and amounts.deposited > amounts.refunded
-    text = (
-        gettext("the gateway reports %(state)s: cannot %(operation)s; refund it instead")
-        if refundable
-        else gettext("the gateway reports %(state)s: cannot %(operation)s")
-    )
-    raise OperationNotAllowed(text % {"state": _state(status), "operation": operation})
+    refused = _REFUSED_REFUNDABLE.get(operation) if refundable else None
+    text = (refused or _REFUSED_BY_STATE[operation])()
+    raise OperationNotAllowed(text % {"state": _state(status)})
 
 
 def _happened(payment: Payment, status: OrderStatus) -> bool:

@@ -66,8 +66,11 @@ DEFAULTS: dict[str, Any] = {
     "CARD_BRANDS": ["visa", "mastercard", "diners"],
     # Whether the card page asks for the name on the card: "required" or "optional".
     "CARDHOLDER_NAME": "required",
-    # Language sent to the gateway when the request has none.
+    # Language sent to the gateway for an order whose language it does not offer.
     "LANGUAGE": "en",
+    # The languages the gateway's own pages (3-D Secure, its messages) come in: an order's
+    # language outside this list is sent as LANGUAGE.
+    "GATEWAY_LANGUAGES": ["en", "el", "ru"],
     # Prefix of the gateway order numbers this shop generates (at most 30 characters
     # in all, so keep it short).
     "ORDER_NUMBER_PREFIX": "",

@@ -90,7 +90,7 @@ class CardForm(forms.Form):
         required=False,
         max_length=16,
         widget=forms.TextInput(
-            attrs={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": "MM/YY"}
+            attrs={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": _("MM/YY")}
         ),
     )
     cvc = forms.CharField(

@@ -55,25 +55,43 @@ class OrderQuerySet(models.QuerySet["Order"]):
 class Order(models.Model):
     """What the shop sells: one amount in one currency, paid by one or more attempts."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    amount = models.PositiveBigIntegerField(help_text=_("In minor units (cents)."))
-    currency = models.CharField(max_length=3, help_text=_("ISO 4217 alphabetic code."))
+    public_id = models.UUIDField(
+        verbose_name=_("public id"), default=uuid.uuid4, unique=True, editable=False
+    )
+    amount = models.PositiveBigIntegerField(
+        verbose_name=_("amount"), help_text=_("In minor units (cents).")
+    )
+    currency = models.CharField(
+        verbose_name=_("currency"), max_length=3, help_text=_("ISO 4217 alphabetic code.")
+    )
     description = models.CharField(
-        max_length=598, blank=True, help_text=_("Sent to the gateway: no personal or card data.")
+        verbose_name=_("description"),
+        max_length=598,
+        blank=True,
+        help_text=_("Sent to the gateway: no personal or card data."),
     )
-    email = models.EmailField(blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    language = models.CharField(max_length=2, default="en")
-    merchant_reference = models.CharField(max_length=100, blank=True, db_index=True)
+    email = models.EmailField(verbose_name=_("e-mail address"), blank=True)
+    ip_address = models.GenericIPAddressField(verbose_name=_("IP address"), null=True, blank=True)
+    language = models.CharField(verbose_name=_("language"), max_length=2, default="en")
+    merchant_reference = models.CharField(
+        verbose_name=_("merchant reference"), max_length=100, blank=True, db_index=True
+    )
     content_type = models.ForeignKey(
-        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        ContentType,
+        verbose_name=_("content type"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    object_id = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(verbose_name=_("object id"), max_length=64, blank=True)
     content_object = GenericForeignKey("content_type", "object_id")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(
+        verbose_name=_("created at"), default=timezone.now, db_index=True
+    )
+    expires_at = models.DateTimeField(verbose_name=_("expires at"), null=True, blank=True)
     # Set by the shop once it has delivered; checkout_sync re-sends order_paid until then.
-    fulfilled_at = models.DateTimeField(null=True, blank=True)
+    fulfilled_at = models.DateTimeField(verbose_name=_("fulfilled at"), null=True, blank=True)
     # Set once the shopper's personal data (e-mail, IP address) has been cleared, by
     # checkout_prune after RETENTION["personal_data"] days or on an erasure request.
     anonymised_at = models.DateTimeField(
@@ -86,6 +104,8 @@ class Order(models.Model):
     objects = OrderQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
@@ -159,52 +179,85 @@ class PaymentQuerySet(models.QuerySet["Payment"]):
 class Payment(models.Model):
     """One attempt at the gateway for an order, with its own gateway order number and id."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
-    order_number = models.CharField(max_length=30, unique=True)
-    gateway_order_id = models.CharField(max_length=36, null=True, blank=True, unique=True)
-    amount = models.PositiveBigIntegerField()
-    currency = models.CharField(max_length=3)
-    preauth = models.BooleanField(default=False)
+    public_id = models.UUIDField(
+        verbose_name=_("public id"), default=uuid.uuid4, unique=True, editable=False
+    )
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="payments"
+    )
+    order_number = models.CharField(verbose_name=_("order number"), max_length=30, unique=True)
+    gateway_order_id = models.CharField(
+        verbose_name=_("gateway order id"), max_length=36, null=True, blank=True, unique=True
+    )
+    amount = models.PositiveBigIntegerField(
+        verbose_name=_("amount"),
+    )
+    currency = models.CharField(verbose_name=_("currency"), max_length=3)
+    preauth = models.BooleanField(verbose_name=_("pre-authorisation"), default=False)
     # The shopper's address counter this attempt was counted on by the card page (a keyed
     # hash, see checkout.ratelimit): it is given back once the money is secured. Blank for
     # attempts started elsewhere; cleared with the order's personal data.
-    client_key = models.CharField(max_length=32, blank=True, editable=False)
+    client_key = models.CharField(
+        verbose_name=_("client key"), max_length=32, blank=True, editable=False
+    )
     # Assigned only by checkout.services.transition().
     status = models.CharField(
-        max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.CREATED, db_index=True
+        verbose_name=_("status"),
+        max_length=20,
+        choices=PaymentStatus.choices,
+        default=PaymentStatus.CREATED,
+        db_index=True,
     )
-    gateway_status = models.SmallIntegerField(null=True, blank=True)
-    action_code = models.IntegerField(null=True, blank=True)
-    action_code_description = models.CharField(max_length=512, blank=True)
-    card_brand = models.CharField(max_length=20, blank=True)
-    masked_pan = models.CharField(max_length=19, blank=True)
-    card_expiry = models.CharField(max_length=6, blank=True, help_text=_("YYYYMM"))
-    approval_code = models.CharField(max_length=12, blank=True)
-    approved_amount = models.PositiveBigIntegerField(default=0)
-    captured_amount = models.PositiveBigIntegerField(default=0)
-    refunded_amount = models.PositiveBigIntegerField(default=0)
+    gateway_status = models.SmallIntegerField(
+        verbose_name=_("gateway status"), null=True, blank=True
+    )
+    action_code = models.IntegerField(verbose_name=_("action code"), null=True, blank=True)
+    action_code_description = models.CharField(
+        verbose_name=_("action code description"), max_length=512, blank=True
+    )
+    card_brand = models.CharField(verbose_name=_("card brand"), max_length=20, blank=True)
+    masked_pan = models.CharField(verbose_name=_("masked card number"), max_length=19, blank=True)
+    card_expiry = models.CharField(
+        verbose_name=_("card expiry"), max_length=6, blank=True, help_text=_("YYYYMM")
+    )
+    approval_code = models.CharField(verbose_name=_("approval code"), max_length=12, blank=True)
+    approved_amount = models.PositiveBigIntegerField(verbose_name=_("approved amount"), default=0)
+    captured_amount = models.PositiveBigIntegerField(verbose_name=_("captured amount"), default=0)
+    refunded_amount = models.PositiveBigIntegerField(verbose_name=_("refunded amount"), default=0)
     # A back-office operation whose gateway call is in flight (capture, void, refund).
-    pending_operation = models.CharField(max_length=20, blank=True)
-    pending_amount = models.PositiveBigIntegerField(default=0)
-    pending_since = models.DateTimeField(null=True, blank=True)
+    pending_operation = models.CharField(
+        verbose_name=_("pending operation"), max_length=20, blank=True
+    )
+    pending_amount = models.PositiveBigIntegerField(verbose_name=_("pending amount"), default=0)
+    pending_since = models.DateTimeField(verbose_name=_("pending since"), null=True, blank=True)
     # Who asked for it and why, so that a settlement made later (after an unknown outcome)
     # still names them in the history.
     pending_operator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    pending_reason = models.CharField(max_length=200, blank=True)
+    pending_reason = models.CharField(verbose_name=_("reason"), max_length=200, blank=True)
     # checkout_sync claims a payment until this time so that several hosts share work.
-    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(verbose_name=_("leased until"), null=True, blank=True)
     # When the last callback-triggered status query started (see CALLBACK_QUERY_INTERVAL).
-    callback_query_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    settled_at = models.DateTimeField(null=True, blank=True)
+    callback_query_at = models.DateTimeField(
+        verbose_name=_("last callback query at"), null=True, blank=True
+    )
+    created_at = models.DateTimeField(
+        verbose_name=_("created at"), default=timezone.now, db_index=True
+    )
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
+    settled_at = models.DateTimeField(verbose_name=_("settled at"), null=True, blank=True)
 
     objects = PaymentQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         ordering = ["-created_at"]
         permissions = [
             ("capture_payment", "Can capture or void held payments"),
@@ -246,19 +299,34 @@ class Payment(models.Model):
 class StatusChange(models.Model):
     """Append-only history of a payment's status."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="history")
-    from_status = models.CharField(max_length=20, choices=PaymentStatus.choices)
-    to_status = models.CharField(max_length=20, choices=PaymentStatus.choices)
-    source = models.CharField(max_length=20, choices=Source.choices)
-    operator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    payment = models.ForeignKey(
+        Payment, verbose_name=_("payment"), on_delete=models.CASCADE, related_name="history"
     )
-    gateway_status = models.SmallIntegerField(null=True, blank=True)
-    action_code = models.IntegerField(null=True, blank=True)
-    note = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    from_status = models.CharField(
+        verbose_name=_("from status"), max_length=20, choices=PaymentStatus.choices
+    )
+    to_status = models.CharField(
+        verbose_name=_("to status"), max_length=20, choices=PaymentStatus.choices
+    )
+    source = models.CharField(verbose_name=_("source"), max_length=20, choices=Source.choices)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("operator"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    gateway_status = models.SmallIntegerField(
+        verbose_name=_("gateway status"), null=True, blank=True
+    )
+    action_code = models.IntegerField(verbose_name=_("action code"), null=True, blank=True)
+    note = models.CharField(verbose_name=_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
         ordering = ["created_at", "pk"]
         get_latest_by = "created_at"
 
@@ -275,19 +343,30 @@ class Exchange(models.Model):
     """One call to the gateway: what was asked and answered, with secrets redacted."""
 
     payment = models.ForeignKey(
-        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="exchanges"
+        Payment,
+        verbose_name=_("payment"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="exchanges",
     )
-    operation = models.CharField(max_length=40)
-    url = models.CharField(max_length=512)
-    request = models.JSONField(default=dict)
-    response = models.JSONField(null=True, blank=True)
-    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    error_code = models.IntegerField(null=True, blank=True)
-    error = models.CharField(max_length=255, blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    operation = models.CharField(verbose_name=_("operation"), max_length=40)
+    url = models.CharField(verbose_name=_("URL"), max_length=512)
+    request = models.JSONField(verbose_name=_("request"), default=dict)
+    response = models.JSONField(verbose_name=_("response"), null=True, blank=True)
+    http_status = models.PositiveSmallIntegerField(
+        verbose_name=_("HTTP status"), null=True, blank=True
+    )
+    error_code = models.IntegerField(verbose_name=_("error code"), null=True, blank=True)
+    error = models.CharField(verbose_name=_("error"), max_length=255, blank=True)
+    duration_ms = models.PositiveIntegerField(verbose_name=_("duration (ms)"), default=0)
+    created_at = models.DateTimeField(
+        verbose_name=_("created at"), default=timezone.now, db_index=True
+    )
 
     class Meta:
+        verbose_name = _("gateway exchange")
+        verbose_name_plural = _("gateway exchanges")
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
@@ -298,19 +377,30 @@ class Notification(models.Model):
     """A callback notification as received, stored before it is verified or processed."""
 
     payment = models.ForeignKey(
-        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+        Payment,
+        verbose_name=_("payment"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notifications",
     )
-    method = models.CharField(max_length=8)
-    params = models.JSONField(default=dict)
-    headers = models.JSONField(default=dict)
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
-    valid = models.BooleanField(null=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    method = models.CharField(verbose_name=_("method"), max_length=8)
+    params = models.JSONField(verbose_name=_("parameters"), default=dict)
+    headers = models.JSONField(verbose_name=_("headers"), default=dict)
+    remote_addr = models.GenericIPAddressField(
+        verbose_name=_("remote address"), null=True, blank=True
+    )
+    received_at = models.DateTimeField(
+        verbose_name=_("received at"), default=timezone.now, db_index=True
+    )
+    valid = models.BooleanField(verbose_name=_("valid"), null=True)
+    processed_at = models.DateTimeField(verbose_name=_("processed at"), null=True, blank=True)
+    error = models.TextField(verbose_name=_("error"), blank=True)
+    attempts = models.PositiveSmallIntegerField(verbose_name=_("attempts"), default=0)
 
     class Meta:
+        verbose_name = _("callback notification")
+        verbose_name_plural = _("callback notifications")
         ordering = ["-received_at", "-pk"]
 
     def __str__(self) -> str:

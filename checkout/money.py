@@ -1,14 +1,24 @@
-"""Money in integer minor units, with ISO 4217 data from the ``iso4217`` package."""
+"""Money in integer minor units, with ISO 4217 data from the ``iso4217`` package.
+
+``format_money`` writes an amount for people in their language (CLDR data through Babel:
+symbol, separators, where the symbol goes); ``format_amount`` writes the one plain form
+that logs, notes in the history and exports use whatever the language.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache, lru_cache
 
 import iso4217
+from babel import Locale, UnknownLocaleError
+from babel.numbers import NumberPattern, parse_pattern
+from django.conf import settings
+from django.utils import translation
 
-__all__ = ["CurrencyInfo", "currency", "format_amount", "parse_amount"]
+__all__ = ["CurrencyInfo", "currency", "format_amount", "format_money", "parse_amount"]
 
 #: A whole part with thousands separators, as format_amount() writes it ("1,000").
 _GROUPED = re.compile(r"\d{1,3}(,\d{3})+")
@@ -50,6 +60,41 @@ def format_amount(minor: int, code: str) -> str:
     whole, frac = divmod(abs(int(minor)), 10**exp)
     body = f"{whole:,}" + (f".{frac:0{exp}d}" if exp else "")
     return f"{sign}{body} {currency(code).code}"
+
+
+def format_money(minor: int, code: str, locale: str | None = None) -> str:
+    """An amount in minor units as the shopper's language writes it, without floats.
+
+    ``format_money(1450, "EUR", "el") == "14,50\u00a0€"`` (a no-break space before the
+    sign, as CLDR has it) and ``format_money(1450, "EUR", "en") == "€14.50"``. ``locale``
+    is a Django language code ("el", "en-gb") or a CLDR one ("el_CY"); by default the
+    active language. The number of decimals is the currency's ISO 4217 exponent, also
+    where CLDR rounds cash amounts differently. Raises ValueError for an unknown currency.
+    """
+    info = currency(code)
+    value = Decimal(int(minor)).scaleb(-info.exponent)
+    cldr = _locale(locale or translation.get_language() or settings.LANGUAGE_CODE)
+    return str(
+        _pattern(cldr, info.exponent).apply(value, cldr, currency=info.code, currency_digits=False)
+    )
+
+
+@lru_cache(maxsize=64)
+def _locale(language: str) -> Locale:
+    """The CLDR locale of a Django language code; English when CLDR has none."""
+    try:
+        return Locale.parse(translation.to_locale(language))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return Locale.parse("en")
+
+
+@lru_cache(maxsize=64)
+def _pattern(cldr: Locale, exponent: int) -> NumberPattern:
+    """The locale's currency pattern with exactly ``exponent`` decimals."""
+    standard = cldr.currency_formats["standard"]
+    pattern = parse_pattern(standard.pattern)
+    pattern.frac_prec = (exponent, exponent)
+    return pattern
 
 
 def parse_amount(text: str, code: str) -> int:

@@ -7,8 +7,10 @@ each page settles a payment with a status query before showing it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
@@ -16,6 +18,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
@@ -27,6 +30,7 @@ from checkout.declines import payment_message
 from checkout.exceptions import GatewayError, GatewayUnavailable, OrderNotPayable
 from checkout.forms import CardForm
 from checkout.gateway import get_client
+from checkout.i18n import page_language
 from checkout.models import Order, Payment
 from checkout.ratelimit import check_payment_attempt, client_ip, client_key
 from checkout.services import abandon_payment, refresh_payment, start_payment, submit_payment
@@ -56,11 +60,38 @@ _GATEWAY_ORDER_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
 # --- helpers -----------------------------------------------------------------------------
 
 
+def _order_pages(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A view whose page may switch to its order's language (``_speak_order_language``):
+    the request's language is back in place once the page is rendered."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        before = translation.get_language()
+        try:
+            response = view(request, *args, **kwargs)
+            spoken = translation.get_language()
+        finally:
+            translation.activate(before)
+        if spoken != before:
+            response["Content-Language"] = spoken
+        return response
+
+    return wrapper
+
+
+def _speak_order_language(request: HttpRequest, order: Order) -> None:
+    """The order's language for the rest of the view, when the request names none."""
+    language = page_language(request, order.language)
+    if language:
+        translation.activate(language)
+
+
 def _order_or_404(request: HttpRequest, public_id: Any) -> Order:
     order = get_object_or_404(Order, public_id=public_id)
     if not access.can_view(request, order):
         # Same answer as for an order that does not exist: ids reveal nothing.
         raise Http404("No such order.")
+    _speak_order_language(request, order)
     return order
 
 
@@ -68,6 +99,7 @@ def _payment_or_404(request: HttpRequest, public_id: Any) -> Payment:
     payment = get_object_or_404(Payment.objects.select_related("order"), public_id=public_id)
     if not access.can_view(request, payment.order):
         raise Http404("No such payment.")
+    _speak_order_language(request, payment.order)
     return payment
 
 
@@ -158,6 +190,7 @@ def _expired_response(request: HttpRequest, order: Order) -> HttpResponse:
 @sensitive_post_parameters("pan", "cvc", "expiry", "se_token")
 @sensitive_variables()
 @require_http_methods(["GET", "HEAD", "POST"])
+@_order_pages
 def card(request: HttpRequest, order_id: Any) -> HttpResponse:
     """Card entry for an order: the form, and the payment it submits."""
     order = _order_or_404(request, order_id)
@@ -272,6 +305,7 @@ def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
 @transaction.non_atomic_requests
 @never_cache
 @require_safe
+@_order_pages
 def threeds(request: HttpRequest, payment_id: Any) -> HttpResponse:
     """Send the shopper to the issuer's 3-D Secure page (resumable: a URL of its own)."""
     payment = _payment_or_404(request, payment_id)
@@ -288,6 +322,7 @@ def threeds(request: HttpRequest, payment_id: Any) -> HttpResponse:
 @transaction.non_atomic_requests
 @never_cache
 @require_safe
+@_order_pages
 def gateway_return(request: HttpRequest) -> HttpResponse:
     """backUrl and failUrl: settle the attempt named by ?orderId= with a status query."""
     order_id = request.GET.get("orderId", "")
@@ -299,6 +334,8 @@ def gateway_return(request: HttpRequest) -> HttpResponse:
         logger.info("return for an unknown orderId")
         return _error(request, 400, _("Bad request"), _("Unknown orderId: no such payment."))
     owner = access.can_view(request, payment.order)
+    if owner:
+        _speak_order_language(request, payment.order)
     # The shopper's own return always asks the gateway; anybody else's is throttled, so
     # that a known orderId cannot be used to flood the gateway with status queries.
     payment, _reached = _throttled_refresh(
@@ -315,6 +352,7 @@ def gateway_return(request: HttpRequest) -> HttpResponse:
 @transaction.non_atomic_requests
 @never_cache
 @require_safe
+@_order_pages
 def payment_status(request: HttpRequest, payment_id: Any) -> HttpResponse:
     """Where an attempt stands: result, 3-D Secure still open, or "confirming"."""
     payment = _payment_or_404(request, payment_id)

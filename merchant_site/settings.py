@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The shopper's language: the switch's cookie, else Accept-Language, else LANGUAGE_CODE.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     # 400 for form bodies in another charset than UTF-8, before anything reads them.
     "checkout.middleware.FormCharsetMiddleware",
@@ -81,6 +83,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -115,6 +118,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+# The languages of the shop's pages (and of the catalogues in the repository).
+LANGUAGES = [("en", "English"), ("el", "Ελληνικά")]
+# The demo's own catalogue (its templates/ and merchant_site/); the apps bring theirs.
+LOCALE_PATHS = [BASE_DIR / "merchant_site" / "locale"]
 TIME_ZONE = "Asia/Nicosia"
 USE_I18N = True
 USE_TZ = True

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 from django.core.servers.basehttp import WSGIServer
+from django.utils import translation
 
 # The live server's listen backlog (Django: 10) overflows when a test fires dozens of
 # requests at once, and the kernel then resets connections before any reaches Django.
@@ -72,6 +73,15 @@ def _no_real_network():
     socket.getaddrinfo = _real_getaddrinfo
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts and ends in the default language: a request the test client serves
+    leaves the language LocaleMiddleware chose for it active in this thread."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

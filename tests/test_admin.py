@@ -82,7 +82,7 @@ class TestPages:
         body = page.content.decode()
         assert page.status_code == 200
         assert "VISA 444455••3333" in body
-        assert "19.99 EUR" in body
+        assert "€19.99" in body
         assert "getOrderStatusExtended.do" in body  # the exchange log inline
         assert "Callback" in body  # the status history inline
         assert reverse("admin:jcc_checkout_notification_change", args=[note.pk]) in body
@@ -343,7 +343,7 @@ class TestActions:
         [(level, text)] = messages_of(response)
         assert (level, text) == (
             "success",
-            f"{held}: the hold of 19.99 EUR is released; now Voided.",
+            f"{held}: the hold of €19.99 is released; now Voided.",
         )
         held.refresh_from_db()
         assert held.status == S.VOIDED
@@ -364,8 +364,7 @@ class TestActions:
             left_out,
             (
                 "success",
-                f"{paid}: refunded 5.00 EUR; now Partly refunded, 5.00 EUR refunded of "
-                "19.99 EUR captured.",
+                f"{paid}: refunded €5.00; now Partly refunded, €5.00 refunded of €19.99 captured.",
             ),
         ]
         assert all(
@@ -410,7 +409,7 @@ class TestActions:
         )
         assert messages_of(response) == [
             ("warning", f"Not capturable, left out: {unpaid} (no payment attempt)."),
-            ("success", f"{held}: captured 19.99 EUR; now Paid."),
+            ("success", f"{held}: captured €19.99; now Paid."),
         ]
         held.refresh_from_db()
         assert held.status == S.PAID

@@ -19,6 +19,8 @@ from tests.factories import NotificationFactory, OrderFactory, PaymentFactory
 from tests.test_admin import NOTIFICATIONS, messages_of, operator_client, pay
 
 S = PaymentStatus
+GREEK = {"HTTP_ACCEPT_LANGUAGE": "el"}
+NBSP = "\u00a0"
 DECLINED_CARD = CardData(pan="4000000000001166", cvc="123", expiry="203012")  # actionCode 116
 
 
@@ -43,7 +45,8 @@ def bank(payment: Payment):
 
 
 def text(response) -> str:
-    """The page's text without tags, with runs of white space as one space."""
+    """The page's text without tags, with runs of white space (no-break spaces too) as one
+    space."""
     return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
 
 
@@ -102,14 +105,14 @@ class TestOperationPages:
         assert buttons(page) == {"refund"}
         form = admin_client.get(page_url(paid, "refund"))
         assert field_value(form, "amount") == "18.90"  # all that is left, pre-filled
-        assert "at most 18.90 EUR" in text(form)
+        assert "at most €18.90" in text(form)
 
         confirmation = review(admin_client, paid, "refund", amount="12.50", reason="one cup broken")
         assert confirmation.status_code == 200
         body = text(confirmation)
-        assert "Refund 12.50 EUR of 18.90 EUR to VISA 444455••3333." in body
-        assert "6.40 EUR will be left to refund." in body
-        assert 'value="Refund 12.50 EUR"' in confirmation.content.decode()
+        assert "Refund €12.50 of €18.90 to VISA 444455••3333." in body
+        assert "€6.40 will be left to refund." in body
+        assert 'value="Refund €12.50"' in confirmation.content.decode()
         # Nothing has happened yet, at the gateway or here.
         assert (bank(paid).refunded_amount, gateway_calls("refund.do")) == (0, 0)
         paid.refresh_from_db()
@@ -120,8 +123,8 @@ class TestOperationPages:
         assert messages_of(done) == [
             (
                 "success",
-                f"{paid}: refunded 12.50 EUR; now Partly refunded, 12.50 EUR refunded of "
-                "18.90 EUR captured.",
+                f"{paid}: refunded €12.50; now Partly refunded, €12.50 refunded of "
+                "€18.90 captured.",
             )
         ]
         assert bank(paid).refunded_amount == 1250
@@ -132,26 +135,26 @@ class TestOperationPages:
         # The next refund offers what is left, and says what was refunded already.
         assert field_value(admin_client.get(page_url(paid, "refund")), "amount") == "6.40"
         again = text(review(admin_client, paid, "refund", amount="6.40"))
-        assert "Refund 6.40 EUR of 6.40 EUR to VISA 444455••3333." in again
+        assert "Refund €6.40 of €6.40 to VISA 444455••3333." in again
         assert "This is everything left to refund." in again
-        assert "Already refunded: 12.50 EUR of the 18.90 EUR captured." in again
+        assert "Already refunded: €12.50 of the €18.90 captured." in again
 
     def test_capture_of_part_of_a_hold(self, admin_client, live):
         held = pay(live, preauth=True, amount=1890)
         assert buttons(admin_client.get(change_url(held))) == {"capture", "void"}
         assert field_value(admin_client.get(page_url(held, "capture")), "amount") == "18.90"
         full = text(review(admin_client, held, "capture", amount="18.90"))
-        assert "Capture 18.90 EUR of the 18.90 EUR held." in full
+        assert "Capture €18.90 of the €18.90 held." in full
         assert "This is the full amount held." in full
         confirmation = review(admin_client, held, "capture", amount="15.00")
         body = text(confirmation)
-        assert "Capture 15.00 EUR of the 18.90 EUR held." in body
-        assert "The other 3.90 EUR is released and never charged." in body
+        assert "Capture €15.00 of the €18.90 held." in body
+        assert "The other €3.90 is released and never charged." in body
         assert "Charged to VISA 444455••3333." in body
         assert (bank(held).deposited_amount, gateway_calls("deposit.do")) == (0, 0)
 
         done = confirm(admin_client, held, "capture", confirmation)
-        assert messages_of(done) == [("success", f"{held}: captured 15.00 EUR; now Paid.")]
+        assert messages_of(done) == [("success", f"{held}: captured €15.00; now Paid.")]
         assert bank(held).deposited_amount == 1500
         held.refresh_from_db()
         assert (held.status, held.captured_amount) == (S.PAID, 1500)
@@ -163,7 +166,7 @@ class TestOperationPages:
         assert page_url(held, "void", back="order") in order_page.content.decode()
         confirmation = review(admin_client, held, "void", back="order", reason="out of stock")
         body = text(confirmation)
-        assert "Release the hold of 18.90 EUR." in body
+        assert "Release the hold of €18.90." in body
         assert "Nothing is charged to VISA 444455••3333." in body
         assert "amount" not in dict(confirmation.context["form"].fields)
         assert bank(held).reversed_at is None
@@ -172,7 +175,7 @@ class TestOperationPages:
         # Back where it started: the order's page.
         assert done.redirect_chain == [(order_url(held), 302)]
         assert messages_of(done) == [
-            ("success", f"{held}: the hold of 18.90 EUR is released; now Voided.")
+            ("success", f"{held}: the hold of €18.90 is released; now Voided.")
         ]
         assert bank(held).reversed_at is not None
         held.refresh_from_db()
@@ -230,7 +233,7 @@ class TestOperationPages:
         # While it is in flight, no operation is offered and the page says why.
         page = admin_client.get(change_url(paid))
         assert buttons(page) == set()
-        assert "A refund of 5.00 EUR is in progress" in text(page)
+        assert "A refund of €5.00 is in progress" in text(page)
         refused = admin_client.get(page_url(paid, "refund"), follow=True)
         assert messages_of(refused) == [
             ("error", f"{paid}: the refund is not possible: a refund is already in progress.")
@@ -249,7 +252,7 @@ class TestOperationPages:
             (
                 "warning",
                 f"{paid} changed while you were on the refund page: it is now Partly "
-                "refunded, 19.99 EUR captured, 5.00 EUR refunded. Nothing was done: check "
+                "refunded, €19.99 captured, €5.00 refunded. Nothing was done: check "
                 "the amounts and start again.",
             )
         ]
@@ -278,6 +281,60 @@ class TestOperationPages:
 
 
 # --- what is not offered -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+class TestGreek:
+    """The operation pages in Greek: the words and the amounts in the operator's language,
+    the amount typed as before ("12.50"), the history's note in its one plain form."""
+
+    def test_refund_in_greek(self, admin_client, live):
+        paid = pay(live, amount=1890)
+        form = admin_client.get(page_url(paid, "refund"), **GREEK)
+        assert field_value(form, "amount") == "18.90"
+        assert "Σε EUR, για παράδειγμα 12.50· έως 18,90 €." in text(form)
+        assert 'class="checkout-operation checkout-refund">Επιστροφή χρημάτων<' in (
+            admin_client.get(change_url(paid), **GREEK).content.decode()
+        )
+
+        form_data = {"state": field_value(form, "state"), "reason": "σπασμένο φλιτζάνι"}
+        confirmation = admin_client.post(
+            page_url(paid, "refund"), {"review": "1", "amount": "12.50", **form_data}, **GREEK
+        )
+        body = text(confirmation)
+        assert "Επιστροφή 12,50 € από τα 18,90 € στην κάρτα VISA 444455••3333." in body
+        assert "Θα απομένουν 6,40 € για επιστροφή." in body
+        assert f'value="Επιστροφή 12,50{NBSP}€"' in confirmation.content.decode()
+
+        fields = dict(
+            re.findall(
+                r'<input type="hidden" name="(\w+)" value="([^"]*)"', confirmation.content.decode()
+            )
+        )
+        fields.pop("csrfmiddlewaretoken", None)
+        done = admin_client.post(
+            page_url(paid, "refund"), {**fields, "confirm": "1"}, follow=True, **GREEK
+        )
+        assert messages_of(done) == [
+            (
+                "success",
+                f"{paid}: επιστράφηκαν 12,50{NBSP}€· κατάσταση τώρα: Μερική επιστροφή χρημάτων, "
+                f"έχουν επιστραφεί 12,50{NBSP}€ από τα 18,90{NBSP}€ που εισπράχθηκαν.",
+            )
+        ]
+        change = StatusChange.objects.filter(payment=paid).latest()
+        assert change.note == "refund 12.50 EUR: σπασμένο φλιτζάνι"
+
+    def test_a_refusal_in_greek_names_the_payment_once(self, admin_client, live):
+        held = pay(live, preauth=True)
+        refused = admin_client.get(page_url(held, "refund"), follow=True, **GREEK)
+        assert messages_of(refused) == [
+            (
+                "error",
+                f"{held}: η επιστροφή χρημάτων δεν είναι δυνατή: είναι μόνο δεσμευμένη: "
+                "αποδεσμεύστε την.",
+            )
+        ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -367,9 +424,9 @@ class TestForm:
     @pytest.mark.parametrize(
         ("amount", "error"),
         [
-            ("", "Enter the amount; the most is 19.99 EUR."),
-            ("   ", "Enter the amount; the most is 19.99 EUR."),
-            ("20.00", "At most 19.99 EUR: that is what is left to refund."),
+            ("", "Enter the amount; the most is €19.99."),
+            ("   ", "Enter the amount; the most is €19.99."),
+            ("20.00", "At most €19.99: that is what is left to refund."),
             ("0", "The amount must be positive."),
             ("0.00", "The amount must be positive."),
             ("abc", "Not an amount: write it as in 12.50."),
@@ -450,6 +507,28 @@ def test_capture_action_names_what_is_not_held_before_the_form(admin_client):
     )
     assert messages_of(nothing)[-1] == ("warning", "Nothing selected can be captured.")
     assert not Exchange.objects.exists()
+
+
+def test_capture_action_in_greek(admin_client):
+    """The list action's warnings and page in the operator's language: whole sentences, the
+    operation's own words, amounts as Greek writes them."""
+    held = PaymentFactory(status=S.HELD, gateway_order_id="g1", amount=1890, approved_amount=1890)
+    busy = PaymentFactory(
+        status=S.HELD, gateway_order_id="g2", approved_amount=1999, pending_operation="void"
+    )
+    data = {"action": "capture_payments", "_selected_action": [held.pk, busy.pk]}
+    form = admin_client.post(reverse("admin:jcc_checkout_payment_changelist"), data, **GREEK)
+    assert messages_of(form) == [
+        (
+            "warning",
+            f"Δεν μπορούν να εισπραχθούν και παραλείπονται: {busy} "
+            "(μια αποδέσμευση βρίσκεται ήδη σε εξέλιξη).",
+        )
+    ]
+    body = text(form)
+    assert "Είσπραξη: 1 πληρωμή" in body
+    assert "ποσό 18,90 €, εισπράχθηκαν 0,00 €" in body
+    assert f'value="{held.pk}"' in form.content.decode()
 
 
 # --- one time zone -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from checkout import backoffice
 from checkout.cards import CardData
@@ -105,6 +105,27 @@ class TestRefusedBeforeAnyCall:
         with pytest.raises(OperationNotAllowed, match="cannot capture"):
             backoffice.capture(payment, operator=operator, reason="ship")
         assert_no_intent(payment)
+
+    def test_refusals_are_whole_sentences_in_the_active_language(self, operator):
+        """Each operation has its own sentence (Greek changes the words around the noun);
+        the payment is not named: whoever shows the message names it once."""
+        paid = PaymentFactory(status=S.PAID, gateway_order_id="g1", captured_amount=1999)
+        expected = {
+            backoffice.capture: "δεν γίνεται είσπραξη πληρωμής σε κατάσταση «Πληρώθηκε»",
+            backoffice.void: "δεν γίνεται αποδέσμευση πληρωμής σε κατάσταση «Πληρώθηκε»",
+        }
+        with translation.override("el"):
+            for operation, sentence in expected.items():
+                with pytest.raises(OperationNotAllowed) as refused:
+                    operation(paid, operator=operator, reason="x")
+                assert str(refused.value) == sentence
+                assert paid.order_number not in str(refused.value)
+            with pytest.raises(OperationNotAllowed) as too_much:
+                backoffice.refund(paid, 5000, operator=operator, reason="x")
+        assert str(too_much.value) == (
+            "το ποσό της επιστροφής πρέπει να είναι από 0,01\u00a0€ έως 19,99\u00a0€"
+        )
+        assert_no_intent(paid)
 
     @pytest.mark.parametrize("amount", [0, -5, 2000, 10**12])
     def test_refund_amount_out_of_range(self, operator, amount):

@@ -298,8 +298,9 @@ def test_3ds_redirect_by_post_form(client, gateway, settings):
         assert f'name="{name}"' in text
     assert f'value="{payment.gateway_order_id}"' in text
     # The form posts to the ACS like a browser would; the challenge then completes.
-    action = html.unescape(re.search(r'action="([^"]+)"', text)[1])
-    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', text))
+    form = re.search(r'<form id="acs-form" method="post" action="([^"]+)">(.*?)</form>', text, re.S)
+    action = html.unescape(form[1])
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form[2]))
     browser = requests.Session()
     acs = browser.post(action, data=fields, allow_redirects=False, timeout=10)
     assert acs.status_code == 200 and 'name="otp"' in acs.text

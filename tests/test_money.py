@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
+from hypothesis import given
+from hypothesis import strategies as st
 
-from checkout.money import CurrencyInfo, currency, format_amount, parse_amount
+from checkout.money import CurrencyInfo, currency, format_amount, format_money, parse_amount
+from checkout.templatetags.checkout_tags import money
 
 
 @pytest.mark.parametrize(
@@ -99,3 +103,58 @@ def test_parse_amount_refuses_bad_text(text, code):
 def test_format_then_parse_round_trips(minor):
     text = format_amount(minor, "EUR").removesuffix(" EUR")
     assert parse_amount(text, "EUR") == minor
+
+
+# --- amounts for people (CLDR through Babel) ---------------------------------------------
+
+NBSP = "\u00a0"
+
+
+@pytest.mark.parametrize(
+    ("minor", "code", "locale", "text"),
+    [
+        (1450, "EUR", "el", f"14,50{NBSP}€"),
+        (1450, "EUR", "en", "€14.50"),
+        (1450, "978", "en-gb", "€14.50"),
+        (1450, "EUR", "el_CY", f"14,50{NBSP}€"),
+        (123456789, "EUR", "el", f"1.234.567,89{NBSP}€"),
+        (123456789, "EUR", "en", "€1,234,567.89"),
+        (-305, "EUR", "en", "-€3.05"),
+        (5, "EUR", "el", f"0,05{NBSP}€"),
+        (1000, "JPY", "en", "¥1,000"),
+        # ISO 4217 gives IQD three decimals where CLDR rounds to none: ISO decides.
+        (1235, "IQD", "en", "IQD1.235"),
+        (1000, "BHD", "el", f"1,000{NBSP}BHD"),
+        # A language CLDR does not know is written as English.
+        (1450, "EUR", "xx", "€14.50"),
+    ],
+)
+def test_format_money(minor, code, locale, text):
+    assert format_money(minor, code, locale) == text
+
+
+def test_format_money_follows_the_active_language():
+    with translation.override("el"):
+        assert format_money(1999, "EUR") == f"19,99{NBSP}€"
+    with translation.override("en"):
+        assert format_money(1999, "EUR") == "€19.99"
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_format_money_is_exact_for_any_amount(minor):
+    """No float in between: the digits are the minor units' digits."""
+    text = format_money(minor, "EUR", "en")
+    digits = "".join(ch for ch in text if ch.isdigit())
+    assert int(digits) == abs(minor)
+    assert text.startswith("-") == (minor < 0)
+
+
+def test_format_money_refuses_an_unknown_currency():
+    with pytest.raises(ValueError, match="Unknown ISO 4217"):
+        format_money(100, "ZZZ", "en")
+
+
+def test_the_money_filter_writes_for_the_active_language():
+    with translation.override("el"):
+        assert money(1450, "EUR") == f"14,50{NBSP}€"
+        assert money(None, "EUR") == "" and money(1450, "ZZZ") == ""

@@ -10,6 +10,7 @@ import pytest
 from django.core import mail
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import translation
 
 from checkout.models import Order, Payment, PaymentStatus
 from checkout.services import send_order_paid
@@ -97,14 +98,19 @@ def test_one_receipt_per_paid_order_and_the_order_is_fulfilled(client, gateway, 
     receipt = mail.outbox[0]
     reference = order.merchant_reference
     assert receipt.to == ["ann@example.com"]
-    assert receipt.subject == f"Your receipt for order {reference}"
+    # In the order's language, whatever the language of the process that sends it.
+    assert receipt.subject == f"Η απόδειξη της παραγγελίας σας {reference}"
     assert receipt.extra_headers["Content-Language"] == "el"
-    total = money(order.amount, order.currency)
-    assert f"Order {reference}" in receipt.body
-    assert f"3 \u00d7 Halloumi: {total}" in receipt.body and f"Total: {total}" in receipt.body
+    with translation.override("el"):
+        total = money(order.amount, order.currency)
+    assert "," in total and total.endswith("\u00a0€")  # 13,50 €
+    assert f"Παραγγελία {reference}" in receipt.body
+    assert f"3 \u00d7 Halloumi: {total}" in receipt.body and f"Σύνολο: {total}" in receipt.body
+    assert f"Πληρώθηκαν: {total}." in receipt.body
     assert payment.masked_pan in receipt.body
     html, kind = receipt.alternatives[0]
     assert kind == "text/html" and reference in html and total in html
+    assert '<html lang="el">' in html and "Σας ευχαριστούμε για την παραγγελία σας" in html
     assert Purchase.objects.get().receipt_sent_at is not None
 
 

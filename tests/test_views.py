@@ -48,7 +48,7 @@ def test_card_page_renders_an_accessible_form(client, setoken_public_pem):
         assert f'<label for="id_{field}"' in html
     for hidden in ("se_token", "brand", "last4"):
         assert f'type="hidden" name="{hidden}"' in html
-    assert "14.50 EUR" in html and "Halloumi, 1 kg" in html
+    assert "€14.50" in html and "Halloumi, 1 kg" in html
     assert '<script src="/static/checkout/card.js" defer></script>' in html
     assert "no-cache" in response["Cache-Control"] and "private" in response["Cache-Control"]
 

@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.functional import Promise
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from checkout import backoffice
@@ -140,7 +140,9 @@ class OperationsMixin:
             if why is None:
                 payments.append(payment)
             else:
-                left_out.append(f"{payment} ({why})")
+                left_out.append(
+                    gettext("%(payment)s (%(reason)s)") % {"payment": payment, "reason": why}
+                )
         left_out += [gettext("%(row)s (no payment attempt)") % {"row": row} for row in without]
         some, none = _LEFT_OUT[name]
         if left_out:
@@ -174,7 +176,11 @@ class OperationsMixin:
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": gettext("%(operation)s: %(count)s payment(s)")
+            "title": ngettext(
+                "%(operation)s: %(count)d payment",
+                "%(operation)s: %(count)d payments",
+                len(payments),
+            )
             % {"operation": operation.label, "count": len(payments)},
             "operation": operation,
             "payments": [(p, _payment_amounts(p, name)) for p in payments],

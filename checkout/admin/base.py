@@ -14,8 +14,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 
-from checkout.money import format_amount
+from checkout import money
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -67,9 +68,15 @@ class _Priced(Protocol):
 
 
 def format_money(amount: int, currency: str) -> str:
-    """An amount in minor units for people; as stored if the currency is unknown."""
+    """An amount in minor units as the operator's language writes it ("€12.50" in English,
+    "12,50 €" in Greek); as stored if the currency is unknown.
+
+    Only what the admin shows: its amount fields read and pre-fill the plain form ("12.50",
+    ``checkout.admin.forms.amount_input``) whatever the language, and the notes in the
+    history keep ``checkout.money.format_amount``'s.
+    """
     try:
-        return format_amount(amount, currency)
+        return money.format_money(amount, currency)
     except ValueError:
         return f"{amount} {currency}"
 
@@ -139,7 +146,7 @@ class NulSafeListMixin(_ListAdmin):
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         if any("\x00" in key + value for key, values in request.GET.lists() for value in values):
-            return HttpResponseBadRequest("Invalid character in the list's parameters.")
+            return HttpResponseBadRequest(gettext("Invalid character in the list's parameters."))
         return super().changelist_view(request, extra_context)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from checkout.admin.base import format_money
@@ -48,6 +49,21 @@ def amount_input(minor: int, code: str) -> str:
         return str(minor)
     whole, fraction = divmod(minor, 10**exponent)
     return f"{whole}.{fraction:0{exponent}d}" if exponent else str(whole)
+
+
+def _invalid_amount(text: str, code: str) -> str:
+    """Why ``text`` is not an amount in ``code``, for the operator."""
+    _whole, point, fraction = text.partition(".")
+    if "," in text:
+        return gettext("Not an amount: use a point for decimals, as in 12.50.")
+    exponent = currency(code).exponent
+    if point and fraction.isdigit() and len(fraction) > exponent:
+        return ngettext(
+            "%(currency)s has %(count)d decimal place.",
+            "%(currency)s has %(count)d decimal places.",
+            exponent,
+        ) % {"currency": code, "count": exponent}
+    return gettext("Not an amount: write it as in 12.50.")
 
 
 class OperationForm(forms.Form):

@@ -64,14 +64,32 @@ S = PaymentStatus
 
 @dataclass(frozen=True)
 class Operation:
-    """A money operation: its name (as ``backoffice`` names it), the button, the noun its
-    messages use, whether it takes an amount, the permission and the refusal without it."""
+    """A money operation: its name (as ``backoffice`` names it), the button, whether it takes
+    an amount, the permission, and the sentences that speak of it.
+
+    Each sentence is whole, one per operation, rather than one sentence with the operation's
+    name put in: languages other than English change the words around it by the noun.
+    """
 
     name: str
     label: StrOrPromise
-    noun: StrOrPromise
     with_amount: bool
+    #: The refusal to an operator without the permission.
     forbidden: StrOrPromise
+    #: Why nothing else can start while this one is in flight (a reason, no payment).
+    in_progress: StrOrPromise
+    #: The payment's state does not allow it: ``%(payment)s``, ``%(reason)s``.
+    not_possible: StrOrPromise
+    #: The payment changed between the form and the confirmation.
+    changed: StrOrPromise
+    #: The gateway did not answer: ``%(payment)s``, ``%(amount)s``.
+    unknown: StrOrPromise
+    #: The gateway refused: ``%(payment)s``, ``%(message)s``, ``%(code)s``.
+    declined: StrOrPromise
+    #: The gateway accepted it, not yet confirmed: ``%(payment)s``, ``%(amount)s``.
+    accepted: StrOrPromise
+    #: The payment's page while it is in flight: ``%(amount)s``.
+    pending: StrOrPromise
 
     @property
     def permission(self) -> str:
@@ -85,31 +103,93 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {
     backoffice.CAPTURE: Operation(
         backoffice.CAPTURE,
-        _("Capture"),
-        _("capture"),
-        True,
-        _("You may not capture payments."),
+        label=_("Capture"),
+        with_amount=True,
+        forbidden=_("You may not capture payments."),
+        in_progress=_("a capture is already in progress"),
+        not_possible=_("%(payment)s: the capture is not possible: %(reason)s."),
+        changed=_(
+            "%(payment)s changed while you were on the capture page: it is now %(status)s, "
+            "%(captured)s captured, %(refunded)s refunded. Nothing was done: check the "
+            "amounts and start again."
+        ),
+        unknown=_(
+            "%(payment)s: JCC did not answer, so the capture of %(amount)s may or may not "
+            "have happened. We are checking with JCC (checkout_sync settles it): do not "
+            "repeat it."
+        ),
+        declined=_(
+            "%(payment)s: JCC declined the capture: %(message)s (errorCode %(code)s). "
+            "No money moved."
+        ),
+        accepted=_(
+            "%(payment)s: JCC accepted the capture of %(amount)s; we are checking with JCC "
+            "for the confirmation (checkout_sync settles it)."
+        ),
+        pending=_(
+            "A capture of %(amount)s is in progress: no other operation can start until it "
+            "is settled (we are checking with JCC)."
+        ),
     ),
     backoffice.VOID: Operation(
         backoffice.VOID,
-        _("Void"),
-        _("void"),
-        False,
-        _("You may not void payments."),
+        label=_("Void"),
+        with_amount=False,
+        forbidden=_("You may not void payments."),
+        in_progress=_("a void is already in progress"),
+        not_possible=_("%(payment)s: the void is not possible: %(reason)s."),
+        changed=_(
+            "%(payment)s changed while you were on the void page: it is now %(status)s, "
+            "%(captured)s captured, %(refunded)s refunded. Nothing was done: check the "
+            "amounts and start again."
+        ),
+        unknown=_(
+            "%(payment)s: JCC did not answer, so the void of %(amount)s may or may not have "
+            "happened. We are checking with JCC (checkout_sync settles it): do not repeat it."
+        ),
+        declined=_(
+            "%(payment)s: JCC declined the void: %(message)s (errorCode %(code)s). No money moved."
+        ),
+        accepted=_(
+            "%(payment)s: JCC accepted the void of %(amount)s; we are checking with JCC for "
+            "the confirmation (checkout_sync settles it)."
+        ),
+        pending=_(
+            "A void of %(amount)s is in progress: no other operation can start until it is "
+            "settled (we are checking with JCC)."
+        ),
     ),
     backoffice.REFUND: Operation(
         backoffice.REFUND,
-        _("Refund"),
-        _("refund"),
-        True,
-        _("You may not refund payments."),
+        label=_("Refund"),
+        with_amount=True,
+        forbidden=_("You may not refund payments."),
+        in_progress=_("a refund is already in progress"),
+        not_possible=_("%(payment)s: the refund is not possible: %(reason)s."),
+        changed=_(
+            "%(payment)s changed while you were on the refund page: it is now %(status)s, "
+            "%(captured)s captured, %(refunded)s refunded. Nothing was done: check the "
+            "amounts and start again."
+        ),
+        unknown=_(
+            "%(payment)s: JCC did not answer, so the refund of %(amount)s may or may not "
+            "have happened. We are checking with JCC (checkout_sync settles it): do not "
+            "repeat it."
+        ),
+        declined=_(
+            "%(payment)s: JCC declined the refund: %(message)s (errorCode %(code)s). "
+            "No money moved."
+        ),
+        accepted=_(
+            "%(payment)s: JCC accepted the refund of %(amount)s; we are checking with JCC "
+            "for the confirmation (checkout_sync settles it)."
+        ),
+        pending=_(
+            "A refund of %(amount)s is in progress: no other operation can start until it "
+            "is settled (we are checking with JCC)."
+        ),
     ),
 }
-
-
-def _noun(name: str) -> str:
-    operation = OPERATIONS.get(name)
-    return str(operation.noun) if operation else name
 
 
 def limit(payment: Payment, name: str) -> int:
@@ -122,9 +202,10 @@ def limit(payment: Payment, name: str) -> int:
 def refusal(payment: Payment, name: str) -> str | None:
     """Why the payment's state does not allow ``name`` now, in words; None if it does."""
     if payment.pending_operation:
-        return gettext("a %(operation)s is already in progress") % {
-            "operation": _noun(payment.pending_operation)
-        }
+        pending = OPERATIONS.get(payment.pending_operation)
+        if pending is None:
+            return gettext("another operation is in progress")
+        return str(pending.in_progress)
     status = payment.get_status_display()
     if name in (backoffice.CAPTURE, backoffice.VOID):
         if payment.status != S.HELD:
@@ -250,26 +331,19 @@ def perform(
 ) -> tuple[int, str]:
     """Run the operation through ``checkout.backoffice`` and say how it went: a message
     level and its text, naming the payment once."""
+    operation = OPERATIONS[name]
     requested = limit(payment, name) if amount is None else amount
     values: dict[str, Any] = {
         "payment": payment,
-        "operation": _noun(name),
         "amount": format_money(requested, payment.currency),
     }
     try:
         after = _call(payment, name, amount, operator, reason)
     except OutcomeUnknown:
-        return messages.WARNING, gettext(
-            "%(payment)s: JCC did not answer, so the %(operation)s of %(amount)s may or may "
-            "not have happened. We are checking with JCC (checkout_sync settles it): do not "
-            "repeat it."
-        ) % values
+        return messages.WARNING, str(operation.unknown) % values
     except GatewayRefused as err:
         values.update(message=err.gateway_message or "—", code=err.code)
-        return messages.ERROR, gettext(
-            "%(payment)s: JCC declined the %(operation)s: %(message)s (errorCode %(code)s). "
-            "No money moved."
-        ) % values
+        return messages.ERROR, str(operation.declined) % values
     except GatewayUnavailable:
         return messages.ERROR, gettext(
             "%(payment)s: JCC could not be reached and no money moved; try again later."
@@ -278,10 +352,7 @@ def perform(
         values["reason"] = _reason(err)
         return messages.ERROR, gettext("%(payment)s: %(reason)s.") % values
     if after.pending_operation:
-        return messages.WARNING, gettext(
-            "%(payment)s: JCC accepted the %(operation)s of %(amount)s; we are checking with "
-            "JCC for the confirmation (checkout_sync settles it)."
-        ) % values
+        return messages.WARNING, str(operation.accepted) % values
     return messages.SUCCESS, _done(after, name, requested)
 
 
@@ -289,13 +360,16 @@ def pending_notice(payment: Payment) -> str:
     """What the payment's page says while an operation is in flight ("" when none is)."""
     if not payment.pending_operation:
         return ""
-    return gettext(
-        "A %(operation)s of %(amount)s is in progress: no other operation can start until "
-        "it is settled (we are checking with JCC)."
-    ) % {
-        "operation": _noun(payment.pending_operation),
-        "amount": format_money(payment.pending_amount, payment.currency),
-    }
+    operation = OPERATIONS.get(payment.pending_operation)
+    text = (
+        operation.pending
+        if operation
+        else gettext(
+            "An operation of %(amount)s is in progress: no other operation can start until "
+            "it is settled (we are checking with JCC)."
+        )
+    )
+    return str(text) % {"amount": format_money(payment.pending_amount, payment.currency)}
 
 
 def operation_url(payment: Payment, name: str) -> str:
@@ -384,8 +458,7 @@ class OperationPagesMixin(AdminMixin):
         if problem:
             self.message_user(
                 request,
-                gettext("%(payment)s: the %(operation)s is not possible: %(reason)s.")
-                % {"payment": payment, "operation": operation.noun, "reason": problem},
+                str(operation.not_possible) % {"payment": payment, "reason": problem},
                 messages.ERROR,
             )
             return leave
@@ -393,14 +466,9 @@ class OperationPagesMixin(AdminMixin):
         if request.method == "POST" and data.get("state") != state:
             self.message_user(
                 request,
-                gettext(
-                    "%(payment)s changed while you were on the %(operation)s page: it is now "
-                    "%(status)s, %(captured)s captured, %(refunded)s refunded. Nothing was "
-                    "done: check the amounts and start again."
-                )
+                str(operation.changed)
                 % {
                     "payment": payment,
-                    "operation": operation.noun,
                     "status": payment.get_status_display(),
                     "captured": format_money(payment.captured_amount, payment.currency),
                     "refunded": format_money(payment.refunded_amount, payment.currency),

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 __all__ = ["SandboxConfig"]
 
@@ -12,7 +13,7 @@ class SandboxConfig(AppConfig):
 
     name = "checkout.sandbox"
     label = "checkout_sandbox"
-    verbose_name = "JCC sandbox gateway"
+    verbose_name = _("JCC sandbox gateway")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -8,16 +8,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
+from checkout.money import format_money
 from checkout.sandbox import crypto, processing
 from checkout.sandbox.cards import CARDS, ONE_TIME_CODE
 from checkout.sandbox.conf import sandbox_active, sandbox_settings
@@ -79,6 +83,22 @@ def _message(request: HttpRequest, title: str, text: str, status: int) -> HttpRe
     )
 
 
+def _language(order: Order) -> str:
+    """The order's language (instantPayment.do ``language``) where the site has it: the
+    gateway's pages speak the order's language, whatever the browser sends."""
+    try:
+        return translation.get_supported_language_variant(order.language)
+    except LookupError:
+        return str(settings.LANGUAGE_CODE)
+
+
+def _amount(order: Order, language: str) -> str:
+    try:
+        return format_money(order.amount, order.currency, language)
+    except ValueError:
+        return format_minor(order.amount, order.currency)
+
+
 def _acs_url(order: Order) -> str:
     query = urlencode({"mdOrder": str(order.id), "threeDsServerTransId": order.three_ds_trans_id})
     return f"{reverse('checkout_sandbox:acs')}?{query}"
@@ -94,7 +114,7 @@ def acs_redirect(request: HttpRequest) -> HttpResponse:
     """acsRedirect.do: send the shopper to the ACS, or straight back when nothing is left."""
     order = _order_or_none(request.GET.get("orderId", ""))
     if order is None:
-        return _message(request, "Unknown order", "No order with this orderId.", 404)
+        return _message(request, _("Unknown order"), _("No order with this orderId."), 404)
     order = processing.expire_if_due(order)
     if order.awaiting_3ds:
         return HttpResponseRedirect(_acs_url(order))
@@ -111,15 +131,15 @@ def acs(request: HttpRequest) -> HttpResponse:
     md_order = request.GET.get("mdOrder", "")
     posted_md = request.POST.get("MD", "")
     if md_order and posted_md and posted_md != md_order:
-        return _message(request, "3-D Secure error", "MD does not match the order.", 400)
+        return _message(request, _("3-D Secure error"), _("MD does not match the order."), 400)
     order = _order_or_none(md_order or posted_md)
     if order is None:
-        return _message(request, "Unknown order", "No order with this identifier.", 404)
+        return _message(request, _("Unknown order"), _("No order with this identifier."), 404)
     trans_id = request.GET.get("threeDsServerTransId") or request.POST.get(
         "threeDsServerTransId", ""
     )
     if order.awaiting_3ds and trans_id != order.three_ds_trans_id:
-        return _message(request, "3-D Secure error", "Unknown 3-D Secure transaction.", 400)
+        return _message(request, _("3-D Secure error"), _("Unknown 3-D Secure transaction."), 400)
     action = request.POST.get("action", "")
     if action in ("submit", "cancel") and order.awaiting_3ds:
         if action == "cancel":
@@ -132,16 +152,20 @@ def acs(request: HttpRequest) -> HttpResponse:
     order = processing.start_acs(order)
     if not order.awaiting_3ds:
         return HttpResponseRedirect(processing.finish_url(order))
-    return render(
-        request,
-        "checkout_sandbox/acs.html",
-        {
-            "order": order,
-            "amount": format_minor(order.amount, order.currency),
-            "action_url": _acs_url(order),
-            "one_time_code": ONE_TIME_CODE,
-        },
-    )
+    language = _language(order)
+    with translation.override(language):
+        response = render(
+            request,
+            "checkout_sandbox/acs.html",
+            {
+                "order": order,
+                "amount": _amount(order, language),
+                "action_url": _acs_url(order),
+                "one_time_code": ONE_TIME_CODE,
+            },
+        )
+    response["Content-Language"] = language
+    return response
 
 
 # --- the console ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from checkout.exceptions import (
 )
 from checkout.exchanges import held_exchanges, save_exchanges
 from checkout.gateway import ExchangeRecord, InstantPaymentResult, get_client
+from checkout.i18n import gateway_language, order_language
 from checkout.models import Order, Payment
 from checkout.services.settlement import instant_settlement, refresh_payment
 from checkout.services.transitions import create_claimed, require_no_transaction, transition
@@ -82,11 +83,15 @@ def create_order(
     description: str = "",
     email: str = "",
     ip: str | None = None,
-    language: str = "en",
+    language: str | None = None,
     merchant_reference: str = "",
     content_object: Any = None,
 ) -> Order:
-    """Create an order to be paid by card; it expires after ORDER_EXPIRY seconds unpaid."""
+    """Create an order to be paid by card; it expires after ORDER_EXPIRY seconds unpaid.
+
+    ``language`` (two letters are kept) defaults to the active language: the shopper's,
+    when called while a request is served.
+    """
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValueError("amount must be a positive integer in minor units.")
     code = money.currency(currency).code
@@ -100,7 +105,7 @@ def create_order(
         description=description.strip(),
         email=email,
         ip_address=ip or None,
-        language=(language or checkout_settings.LANGUAGE)[:2].lower(),
+        language=order_language(language),
         merchant_reference=merchant_reference,
         created_at=now,
         expires_at=now + timedelta(seconds=int(checkout_settings.ORDER_EXPIRY)),
@@ -203,7 +208,7 @@ def submit_payment(
                     amount=payment.amount,
                     currency=payment.currency,
                     description=order.description,
-                    language=order.language,
+                    language=gateway_language(order.language),
                     back_url=back_url,
                     fail_url=fail_url,
                     card=card,

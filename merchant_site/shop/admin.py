@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from checkout.templatetags.checkout_tags import money
 from merchant_site.shop.models import Product, Purchase, PurchaseLine
@@ -11,7 +12,7 @@ class ProductAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
 
-    @admin.display(description="Price", ordering="price")
+    @admin.display(description=_("Price"), ordering="price")
     def price_display(self, obj: Product) -> str:
         return money(obj.price, obj.currency)
 
@@ -46,7 +47,7 @@ class PurchaseAdmin(admin.ModelAdmin):
     inlines = [PurchaseLineInline]
     date_hierarchy = "created_at"
 
-    @admin.display(description="Total", ordering="amount")
+    @admin.display(description=_("Total"), ordering="amount")
     def total(self, obj: Purchase) -> str:
         return money(obj.amount, obj.currency)
 

@@ -12,7 +12,9 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -61,7 +63,7 @@ class CheckoutForm(forms.Form):
     """The shopper's e-mail address, for the receipt."""
 
     email = forms.EmailField(
-        label=_("E-mail address"),
+        label=gettext_lazy("E-mail address"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.com"}),
     )
@@ -211,7 +213,8 @@ def _place_order(request: HttpRequest, cart: Cart, email: str) -> Order:
             description=_describe(cart),
             email=email,
             ip=client_ip(request) or None,
-            language=(getattr(request, "LANGUAGE_CODE", "") or "en")[:2],
+            # The shopper's language (LocaleMiddleware), also for the gateway's own pages.
+            language=translation.get_language(),
             # The one reference the shopper sees and quotes, and operators search for.
             merchant_reference=purchase.reference,
             content_object=purchase,

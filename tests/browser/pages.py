@@ -11,6 +11,11 @@ from html import escape
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from django.utils import translation
+from django.utils.html import json_script
+
+from checkout.i18n import card_script_messages
+
 CHECKOUT_STATIC = Path(__file__).resolve().parents[2] / "checkout" / "static" / "checkout"
 
 ORIGIN = "https://shop.test"
@@ -50,6 +55,12 @@ class FakeShop:
             route.fulfill(status=200, content_type="text/html", body=self.html)
 
 
+def card_messages_script(language: str = "en") -> str:
+    """The messages card.js reads, as the card page carries them ({% card_messages %})."""
+    with translation.override(language):
+        return str(json_script(card_script_messages(), "card-messages"))
+
+
 def blank_page(page) -> FakeShop:
     """An empty page on the stand-in origin with rsa.js loaded."""
     shop = FakeShop(
@@ -66,6 +77,7 @@ def card_form_page(page, public_key_pem: str = "") -> FakeShop:
     """The card form as the checkout renders it: plain named inputs, card.js deferred."""
     shop = FakeShop(
         f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+{card_messages_script()}
 <script src="/static/checkout/card.js" defer></script></head><body>
 <form id="card-form" method="post" action="/pay" data-setoken-key="{escape(public_key_pem)}">
   <input type="hidden" name="csrfmiddlewaretoken" value="csrf-value">

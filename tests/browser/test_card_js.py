@@ -13,6 +13,7 @@ from tests.browser.pages import (
     ORIGIN,
     FakeShop,
     card_form_page,
+    card_messages_script,
     record_submits,
     submits,
     wait_for_card_script,
@@ -174,6 +175,7 @@ def test_a_server_error_gives_way_to_the_scripts_own_message(page, pem):
     it); once the shopper corrects the number, nothing may still call it invalid."""
     shop = FakeShop(
         f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+{card_messages_script()}
 <script src="/static/checkout/card.js" defer></script></head><body>
 <form id="card-form" method="post" action="/pay" data-setoken-key="{pem}">
   <input type="hidden" name="se_token"><input type="hidden" name="brand">

@@ -13,8 +13,10 @@
  * both are tested against one table, tests/fixtures/card_inputs.json. An error is a code
  * ("format", "expired"...); the element showing it carries the code in data-error.
  *
- * Every text the script shows the shopper is in MESSAGES below, or comes from the page
- * (the pay button's data-busy-label, the trust line's data-trust-browser).
+ * Every word the script shows the shopper comes from the page, in the page's language: as
+ * JSON data in <script type="application/json" id="card-messages"> (the checkout's
+ * {% card_messages %} tag writes it), the pay button's data-busy-label and the trust
+ * line's data-trust-browser. A message the page lacks shows its key.
  *
  * Signals, for tests and a shop's own scripts:
  * - form[data-card-ready="true"]: set up (formatting, checks and, with a key, the takeover
@@ -25,24 +27,7 @@
 (function () {
   "use strict";
 
-  // Everything the script says to the shopper, in one place.
-  var MESSAGES = {
-    name_required: "Enter the name as printed on the card.",
-    name_letters: "Enter the name in Latin or Greek letters, as on the card.",
-    name_length: "The name must be 2 to 45 characters long.",
-    pan_required: "Enter the card number.",
-    pan_invalid: "This card number is not valid. Check it and try again.",
-    expiry_required: "Enter the expiry date (MM/YY).",
-    expiry_invalid: "Enter the expiry date as MM/YY.",
-    expiry_past: "This card has expired.",
-    expiry_year: "Check the expiry year.",
-    cvc_required: "Enter the security code (CVC).",
-    cvc_length_3: "The security code has 3 digits.",
-    cvc_length_4: "The security code has 4 digits.",
-    processing: "Processing…",
-    encrypt_failed: "Your card details could not be encrypted. Please reload the page and try again.",
-    module_failed: "The secure payment module could not be loaded. Please reload the page and try again.",
-  };
+
 
   // The message for each field's error codes (cvc "length" adds the digits wanted).
   var MESSAGE_KEYS = {
@@ -51,10 +36,6 @@
     expiry: { required: "expiry_required", format: "expiry_invalid", expired: "expiry_past", year: "expiry_year" },
     cvc: { required: "cvc_required", length: "cvc_length_" },
   };
-
-  function text(key) {
-    return MESSAGES[key] || key;
-  }
 
   var script = document.currentScript;
   // Resolved against this file's own URL, so it follows STATIC_URL (or a CDN) by itself.
@@ -77,6 +58,26 @@
   // Longest expiry accepted, in years from now; longest name (checkout/cards.py).
   var MAX_CARD_YEARS = 20;
   var MAX_NAME_LENGTH = 45;
+
+  var messages = {};
+
+  // The page's messages (see the top); read once the document is parsed.
+  function readMessages() {
+    var data = document.getElementById("card-messages");
+    if (!data) return {};
+    try {
+      var parsed = JSON.parse(data.textContent || "{}");
+      return parsed && typeof parsed === "object" ? parsed : {};
+    } catch (err) {
+      return {};
+    }
+  }
+
+  // Never empty: an empty message would count as "no error".
+  function text(key) {
+    var value = Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : "";
+    return String(value || "") || key;
+  }
 
   function digits(value) {
     return String(value || "").replace(/\D/g, "");
@@ -715,6 +716,7 @@
   }
 
   function init() {
+    messages = readMessages();
     var form = document.getElementById("card-form");
     if (form) setUp(form);
     // The 3-D Secure hop by POST: the Content-Security-Policy forbids inline scripts, so

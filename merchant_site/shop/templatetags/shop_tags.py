@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
 
 from checkout.sandbox.conf import sandbox_active
 from merchant_site.shop.cart import Cart
@@ -14,9 +15,9 @@ register = template.Library()
 
 #: Sandbox pages worth a link from the shop, by URL name.
 SANDBOX_PAGES = (
-    ("checkout_sandbox:index", "Test cards"),
-    ("checkout_sandbox:orders", "Gateway orders"),
-    ("checkout_sandbox:callbacks", "Callbacks"),
+    ("checkout_sandbox:index", _("Test cards")),
+    ("checkout_sandbox:orders", _("Gateway orders")),
+    ("checkout_sandbox:callbacks", _("Callbacks")),
 )
 
 
@@ -35,7 +36,7 @@ def sandbox_links() -> list[dict[str, str]]:
     links = []
     for name, label in SANDBOX_PAGES:
         try:
-            links.append({"url": reverse(name), "label": label})
+            links.append({"url": reverse(name), "label": str(label)})
         except NoReverseMatch:
             continue
     return links
