@@ -117,14 +117,14 @@ def test_form_errors_are_in_greek(client):
     order = owned_order(client)
     response = client.post(
         card_url(order),
-        {"cardholder_name": "Α Πελάτης", "pan": "4444555511113334", "expiry": "13/30", "cvc": "85"},
+        {"cardholder_name": "Ελένη 42", "pan": "4444555511113334", "expiry": "13/30", "cvc": "85"},
         **GREEK,
     )
     html = unescape(response.content.decode())
     assert "Ο αριθμός της κάρτας δεν είναι έγκυρος. Ελέγξτε τον και δοκιμάστε ξανά." in html
     assert "Συμπληρώστε την ημερομηνία λήξης στη μορφή ΜΜ/ΕΕ." in html
     assert "Ο κωδικός ασφαλείας έχει 3 ψηφία." in html
-    assert "με λατινικούς χαρακτήρες" in html
+    assert "με λατινικούς ή ελληνικούς χαρακτήρες" in html
 
 
 # --- the result page -----------------------------------------------------------------------
