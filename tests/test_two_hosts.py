@@ -25,7 +25,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -46,6 +45,7 @@ from checkout.models import Notification, Order, Payment, PaymentStatus, Source,
 from checkout.sandbox import crypto, defaults
 from checkout.sandbox.models import Order as BankOrder
 from merchant_site.shop.models import Product
+from tests.test_concurrency import race as in_parallel
 
 ROOT = Path(__file__).resolve().parent.parent
 S = PaymentStatus
@@ -385,29 +385,6 @@ def to_the_bank_and_back(index: int, hosts: Hosts) -> Shopper:
         return_path=f"{returned.path}?{returned.query}",
         payment_path=threeds_path.removesuffix("3ds/"),
     )
-
-
-def in_parallel(jobs: list[Callable[[], Any]]) -> list[Any]:
-    """Run every job in its own thread, all released at the same moment."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-
-    def runner(index: int, job: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results[index] = job()
-        except Exception as err:
-            results[index] = err
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def history(payment: Payment) -> list[tuple[str, str, str]]:
