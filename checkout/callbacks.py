@@ -41,6 +41,7 @@ from checkout.keys import load_rsa_public_key
 from checkout.models import Notification, Payment, Source
 
 __all__ = [
+    "BINDING_CHANGED",
     "BY_PENDING",
     "COVERED",
     "DEFERRED",
@@ -321,6 +322,8 @@ BY_PENDING = "settled by the pending "
 def _process(notification: Notification, source: str) -> Outcome:
     params = notification.params
     payment = find_payment(params)
+    if payment is None and _param(params, "operation") == BINDING_CHANGED:
+        return _binding_changed(notification, params)
     if payment is None:
         # Not ours (another shop on the same merchant account, or a test order). Answering
         # 200 stops the gateway's retries, which could never succeed; the row stays for
@@ -375,6 +378,34 @@ def _process(notification: Notification, source: str) -> Outcome:
         payment.status,
         "changed" if changed else "no change",
     )
+    return Outcome(200, "OK")
+
+
+#: The operation of a notification that a stored card was unbound or bound again.
+BINDING_CHANGED = "bindingActivityChanged"
+
+
+def _binding_changed(notification: Notification, params: Mapping[str, Any]) -> Outcome:
+    """A saved card was deactivated or activated at the gateway: compare the wallet.
+
+    The notification names no order, only a binding (and its clientId). What it says is
+    not applied: the wallet holding that binding is compared with getBindings.do, whose
+    answer decides.
+    """
+    from checkout.services.saved_cards import reconcile_wallet, wallet_of_binding
+
+    wallet = wallet_of_binding(_param(params, "bindingId"), _param(params, "clientId"))
+    if wallet is None:
+        _finish(notification, error="unknown binding", processed=True)
+        return Outcome(200, "unknown binding, recorded")
+    try:
+        counts = reconcile_wallet(wallet)
+    except (GatewayUnavailable, GatewayRefused) as err:
+        logger.warning("notification %s: getBindings.do failed: %s", notification.pk, err)
+        _finish(notification, error=f"getBindings.do failed: {err}", processed=False)
+        return Outcome(503, "card list query failed, please retry")
+    logger.info("notification %s: wallet %s compared: %s", notification.pk, wallet.pk, counts)
+    _finish(notification, processed=True)
     return Outcome(200, "OK")
 
 

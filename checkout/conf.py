@@ -104,6 +104,12 @@ DEFAULTS: dict[str, Any] = {
     # delivery inside the window is stored, answered 200 and settled by one follow-up
     # query at its end (or by checkout_sync). 0 queries for every delivery.
     "CALLBACK_QUERY_INTERVAL": 2,
+    # Saved cards (JCC's stored credentials; JCC enables them per merchant):
+    # enabled: the card page offers a known shopper to save a card and to pay with one;
+    # ask_cvc: a payment with a saved card asks for its CVC (off only if JCC allows the
+    # merchant payments without CVC); check_every: seconds between two comparisons of a
+    # wallet with getBindings.do by checkout_sync (0: never).
+    "SAVED_CARDS": {"enabled": False, "ask_cvc": True, "check_every": 24 * 60 * 60},
     # Days after which checkout_prune deletes gateway exchange rows and callback
     # notifications, and clears the shopper's personal data from orders (counted from the
     # order's creation). 0 or None keeps them for good. Missing keys keep their defaults.
@@ -179,6 +185,8 @@ class CheckoutSettings:
             value = {**DEFAULTS["TIMEOUTS"], **value}
         elif name == "RATE_LIMITS":
             value = {**DEFAULTS["RATE_LIMITS"], **value}
+        elif name == "SAVED_CARDS":
+            value = {**DEFAULTS["SAVED_CARDS"], **value}
         elif name == "RETENTION":
             value = merged_retention(value)
         elif name == "SITE_URL":

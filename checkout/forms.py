@@ -21,7 +21,7 @@ from checkout.cards import (
 )
 from checkout.conf import checkout_settings
 
-__all__ = ["BlankHiddenInput", "BlankInput", "CardForm"]
+__all__ = ["BlankHiddenInput", "BlankInput", "CardForm", "SavedCardForm"]
 
 #: Longest seToken the gateway takes (API-NOTES §6.2).
 MAX_SETOKEN_LENGTH = 8192
@@ -101,6 +101,8 @@ class CardForm(forms.Form):
             attrs={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": "123"}
         ),
     )
+    # Offered to a shopper the shop knows (see checkout.services.saved_cards).
+    save_card = forms.BooleanField(label=_("Save this card for my next payments"), required=False)
     # Filled by the browser script; it is then the only card data posted.
     se_token = forms.CharField(required=False, widget=BlankHiddenInput)
     brand = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
@@ -210,3 +212,72 @@ class CardForm(forms.Form):
             expiry=data["expiry"],
             cardholder_name=data["cardholder_name"],
         )
+
+
+class SavedCardForm(forms.Form):
+    """Paying with a saved card: which one, and its CVC (or a seToken that holds both).
+
+    The cards offered are the shopper's usable ones; any other id is refused. With the
+    browser script the CVC never leaves the page in the clear: it is encrypted with the
+    card's bindingId into the seToken.
+    """
+
+    saved_card = forms.UUIDField(
+        label=_("Saved card"),
+        error_messages={
+            "required": _("Choose one of your saved cards."),
+            "invalid": _("Choose one of your saved cards."),
+        },
+    )
+    cvc = forms.CharField(
+        label=_("Security code (CVC)"),
+        required=False,
+        max_length=4,
+        widget=BlankInput(
+            attrs={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": "123"}
+        ),
+    )
+    se_token = forms.CharField(required=False, widget=BlankHiddenInput)
+
+    def __init__(self, *args: Any, cards: list[Any], ask_cvc: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        # Ids of their own: the card form on the same page has a CVC field too.
+        kwargs.setdefault("auto_id", "saved_%s")
+        super().__init__(*args, **kwargs)
+        self.cards = {str(card.public_id): card for card in cards}
+        self.ask_cvc = ask_cvc
+        if ask_cvc:
+            self.fields["cvc"].widget.attrs["aria-required"] = "true"
+
+    clean_se_token = CardForm.clean_se_token
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        chosen = data.get("saved_card")
+        card = self.cards.get(str(chosen)) if chosen else None
+        if chosen and card is None:
+            self.add_error(
+                "saved_card",
+                forms.ValidationError(
+                    _("This card can no longer be used. Choose another or enter a card."),
+                    code="unknown",
+                ),
+            )
+        data["card"] = card
+        if data.get("se_token") or "se_token" in self.errors:
+            data.pop("cvc", None)
+            return data
+        cvc = data.get("cvc", "").strip()
+        wanted = 4 if card is not None and card.brand.upper() == "AMEX" else 3
+        if self.ask_cvc and not cvc:
+            message = _("Enter the security code from the back of the card.")
+            self.add_error("cvc", forms.ValidationError(message, code="required"))
+        elif cvc and not (cvc.isascii() and cvc.isdigit() and len(cvc) == wanted):
+            length = _("The security code is %(count)s digits long.") % {"count": wanted}
+            self.add_error("cvc", forms.ValidationError(length, code="length"))
+        if self.errors:
+            data.pop("cvc", None)
+        else:
+            data["cvc"] = cvc
+        return data

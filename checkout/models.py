@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from typing import Any
 
@@ -35,8 +36,10 @@ __all__ = [
     "Payment",
     "PaymentQuerySet",
     "PaymentStatus",
+    "SavedCard",
     "Source",
     "StatusChange",
+    "Wallet",
 ]
 
 _LAST_FOUR = re.compile(r"\d{4}")
@@ -86,6 +89,31 @@ class Order(models.Model):
     )
     object_id = models.CharField(verbose_name=_("object id"), max_length=64, blank=True)
     content_object = GenericForeignKey("content_type", "object_id")
+
+    # The order starts a subscription or an instalment plan: its card is saved (tii RI or
+    # II) for the merchant-initiated payments that follow.
+    class Recurrence(models.TextChoices):
+        NONE = "", _("One payment")
+        RECURRING = "recurring", _("Subscription")
+        INSTALMENTS = "instalments", _("Instalment plan")
+
+    recurrence = models.CharField(
+        verbose_name=_("starts"),
+        max_length=12,
+        choices=Recurrence.choices,
+        blank=True,
+        default="",
+    )
+    # The shopper's wallet when the shop knows them (signed in, or named by the shop): the
+    # card page then offers their saved cards and to save a new one.
+    wallet = models.ForeignKey(
+        "Wallet",
+        verbose_name=_("wallet"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="orders",
+    )
     created_at = models.DateTimeField(
         verbose_name=_("created at"), default=timezone.now, db_index=True
     )
@@ -149,6 +177,150 @@ class Order(models.Model):
         return bool(self.expires_at and self.expires_at <= timezone.now()) and not self.is_paid
 
 
+def _new_client_id() -> str:
+    # 128 random bits: the gateway lists a clientId's cards to whoever names it.
+    return secrets.token_urlsafe(16)
+
+
+class Wallet(models.Model):
+    """A shopper's saved cards, under the opaque ``clientId`` the gateway knows them by.
+
+    The owner is any model instance of the shop (its auth user by default), through a
+    generic relation, so that deleting the owner leaves the wallet in place until the
+    gateway has confirmed that every card is unbound.
+    """
+
+    client_id = models.CharField(
+        verbose_name=_("client id"),
+        max_length=64,
+        unique=True,
+        default=_new_client_id,
+        editable=False,
+        help_text=_("Random; what the gateway knows this shopper by."),
+    )
+    owner_type = models.ForeignKey(
+        ContentType,
+        verbose_name=_("owner type"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    owner_id = models.CharField(verbose_name=_("owner id"), max_length=64, blank=True)
+    owner = GenericForeignKey("owner_type", "owner_id")
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    # Set when the owner was deleted: the cards are being unbound at the gateway.
+    closed_at = models.DateTimeField(verbose_name=_("closed at"), null=True, blank=True)
+    # When checkout_sync last compared the cards with getBindings.do.
+    checked_at = models.DateTimeField(
+        verbose_name=_("compared with the gateway at"), null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("wallet")
+        verbose_name_plural = _("wallets")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_type", "owner_id"],
+                condition=Q(closed_at__isnull=True),
+                name="jcc_checkout_one_open_wallet_per_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Wallet {self.client_id[:6]}…"
+
+
+class SavedCard(models.Model):
+    """A card stored at the gateway (a "binding"): its id and display data, never the card.
+
+    No card number and no CVC: the gateway keeps the card; the shop keeps its bindingId,
+    what the gateway shows of it (brand, masked number, expiry) and the reference of the
+    first payment, which a merchant-initiated payment must quote.
+    """
+
+    class Unbind(models.TextChoices):
+        NONE = "", _("Bound")
+        # Removed here; unBindCard.do not yet confirmed (checkout_sync retries it).
+        PENDING = "pending", _("Unbinding")
+        DONE = "done", _("Unbound at the gateway")
+
+    public_id = models.UUIDField(
+        verbose_name=_("public id"), default=uuid.uuid4, unique=True, editable=False
+    )
+    wallet = models.ForeignKey(
+        Wallet, verbose_name=_("wallet"), on_delete=models.PROTECT, related_name="cards"
+    )
+    binding_id = models.CharField(verbose_name=_("binding id"), max_length=255)
+    brand = models.CharField(verbose_name=_("card brand"), max_length=20, blank=True)
+    masked_pan = models.CharField(verbose_name=_("masked card number"), max_length=19, blank=True)
+    expiry = models.CharField(
+        verbose_name=_("card expiry"), max_length=6, blank=True, help_text=_("YYYYMM")
+    )
+    # The first payment's reference and date at the card network: a merchant-initiated
+    # payment quotes them (originalPaymentNetRefNum, originalPaymentDate).
+    network_reference = models.CharField(
+        verbose_name=_("network reference"), max_length=36, blank=True
+    )
+    first_paid_at = models.DateTimeField(verbose_name=_("first payment at"), null=True, blank=True)
+    first_payment = models.ForeignKey(
+        "Payment",
+        verbose_name=_("first payment"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    active = models.BooleanField(verbose_name=_("active"), default=True)
+    deactivated_at = models.DateTimeField(verbose_name=_("deactivated at"), null=True, blank=True)
+    deactivation_reason = models.CharField(
+        verbose_name=_("why deactivated"), max_length=100, blank=True
+    )
+    unbind = models.CharField(
+        verbose_name=_("unbinding"), max_length=10, choices=Unbind.choices, blank=True, default=""
+    )
+    unbind_attempts = models.PositiveSmallIntegerField(verbose_name=_("unbind attempts"), default=0)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    last_used_at = models.DateTimeField(verbose_name=_("last used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("saved card")
+        verbose_name_plural = _("saved cards")
+        ordering = ["-last_used_at", "-created_at", "-pk"]
+        permissions = [("charge_saved_card", "Can charge saved cards")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wallet", "binding_id"], name="jcc_checkout_one_card_per_binding"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand or 'Card'} {self.last4 or '????'}"
+
+    @property
+    def last4(self) -> str:
+        tail = self.masked_pan[-4:]
+        return tail if _LAST_FOUR.fullmatch(tail) else ""
+
+    def expired(self, now: Any = None) -> bool:
+        """Past the end of its expiry month (a card is valid through that month)."""
+        if not (len(self.expiry) == 6 and self.expiry.isdigit()):
+            return False
+        today = timezone.localdate(now) if now is not None else timezone.localdate()
+        return (int(self.expiry[:4]), int(self.expiry[4:])) < (today.year, today.month)
+
+    @property
+    def expiry_display(self) -> str:
+        """MM/YY, as printed on the card."""
+        if len(self.expiry) != 6:
+            return ""
+        return f"{self.expiry[4:]}/{self.expiry[2:4]}"
+
+    def usable(self, now: Any = None) -> bool:
+        return self.active and not self.unbind and not self.expired(now)
+
+
 class PaymentQuerySet(models.QuerySet["Payment"]):
     def identified_by(self, *terms: str) -> PaymentQuerySet:
         """Payments named by any identifier a person may quote.
@@ -199,6 +371,30 @@ class Payment(models.Model):
     # attempts started elsewhere; cleared with the order's personal data.
     client_key = models.CharField(
         verbose_name=_("client key"), max_length=32, blank=True, editable=False
+    )
+    # Stored credentials: the wallet a card is saved into by this attempt, or the saved card
+    # it pays with, and the transaction initiator indicator sent (API-NOTES §2.1 ``tii``:
+    # "" plain, CI/RI/II saving, F shopper with a saved card, U/R/I merchant-initiated).
+    wallet = models.ForeignKey(
+        Wallet,
+        verbose_name=_("saving into wallet"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    saved_card = models.ForeignKey(
+        SavedCard,
+        verbose_name=_("saved card"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="payments",
+    )
+    tii = models.CharField(verbose_name=_("initiator (tii)"), max_length=2, blank=True)
+    # The caller's key of a merchant-initiated payment: the same key never charges twice.
+    idempotency_key = models.CharField(
+        verbose_name=_("idempotency key"), max_length=100, null=True, blank=True, unique=True
     )
     # Assigned only by checkout.services.transition().
     status = models.CharField(

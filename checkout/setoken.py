@@ -27,6 +27,7 @@ from checkout.keys import load_rsa_public_key, normalize_pem
 
 __all__ = [
     "DEFAULT_KEY_LIFETIME",
+    "build_binding_setoken",
     "build_setoken",
     "choose_key",
     "current_public_key",
@@ -165,3 +166,26 @@ def current_public_key(client: GatewayClient | None = None) -> str | None:
     except Exception:
         logger.warning("could not cache the seToken key", exc_info=True)
     return pem
+
+
+@sensitive_variables()
+def build_binding_setoken(
+    binding_id: str,
+    cvc: str,
+    public_key_pem: str,
+    *,
+    now: datetime | None = None,
+    token_uuid: uuid.UUID | str | None = None,
+) -> str:
+    """A seToken for a saved card: the bindingId slot and the CVC, no card number."""
+    cvc = cvc.strip()
+    if cvc and not (cvc.isascii() and cvc.isdigit() and len(cvc) in (3, 4)):
+        raise ValueError("The security code must be 3 or 4 digits.")
+    fields = [_timestamp(now), str(token_uuid or uuid.uuid4()), "", cvc, "", "", binding_id, "", ""]
+    if not binding_id or any("/" in value for value in fields[1:]):
+        raise ValueError("A bindingId without '/' is needed.")
+    key = load_rsa_public_key(public_key_pem)
+    plaintext = "/".join(fields).encode()
+    if len(plaintext) > key.key_size // 8 - 11:
+        raise ValueError("The seToken data does not fit in one RSA block of this key.")
+    return base64.b64encode(key.encrypt(plaintext, padding.PKCS1v15())).decode("ascii")

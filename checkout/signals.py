@@ -3,7 +3,13 @@ transition, after the transaction that made it has committed; order_anonymised i
 
 from django.dispatch import Signal
 
-__all__ = ["order_anonymised", "order_paid", "payment_status_changed"]
+__all__ = [
+    "order_anonymised",
+    "order_paid",
+    "payment_status_changed",
+    "saved_card_added",
+    "saved_card_charged",
+]
 
 # Every status change of a payment.
 # Arguments: sender=Payment class, payment (Payment), order (Order), from_status (str),
@@ -24,3 +30,15 @@ order_paid = Signal()
 # leave the order as it was for the next run.
 # Arguments: sender=Order class, order (Order, already cleared).
 order_anonymised = Signal()
+
+# A card was saved: the gateway's status answer about the attempt that saved it named the
+# binding. Sent after the transaction that recorded it has committed.
+# Arguments: sender=SavedCard class, card (SavedCard), payment (Payment).
+saved_card_added = Signal()
+
+# A merchant-initiated payment on a saved card (checkout.services.saved_cards.charge_saved_card)
+# has its result: its money is secured, or it ended without (declined, failed, expired).
+# An outcome still unknown sends nothing until checkout_sync has settled it.
+# Arguments: sender=SavedCard class, payment (Payment), card (SavedCard or None when it has
+# been deleted since), succeeded (bool).
+saved_card_charged = Signal()

@@ -66,6 +66,8 @@ class Source(models.TextChoices):
     CALLBACK = "callback", _("Callback")
     RECONCILIATION = "reconciliation", _("Reconciliation")
     ADMIN = "admin", _("Admin")
+    # A payment the shop started without the shopper, on a saved card.
+    MERCHANT = "merchant", _("Merchant-initiated")
     SYSTEM = "system", _("System")
 
 

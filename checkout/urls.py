@@ -1,6 +1,6 @@
 from django.urls import path
 
-from checkout import callbacks, views
+from checkout import callbacks, views, wallet_views
 
 __all__ = ["app_name", "urlpatterns"]
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("payment/<uuid:payment_id>/3ds/", views.threeds, name="threeds"),
     path("return/", views.gateway_return, name="return"),
     path("callback/", callbacks.callback, name="callback"),
+    path("saved-cards/", wallet_views.saved_cards, name="saved_cards"),
 ]

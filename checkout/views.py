@@ -28,13 +28,19 @@ from checkout import access, cardpage
 from checkout.conf import checkout_settings
 from checkout.declines import payment_message
 from checkout.exceptions import GatewayError, GatewayUnavailable, OrderNotPayable
-from checkout.forms import CardForm
+from checkout.forms import CardForm, SavedCardForm
 from checkout.gateway import get_client
 from checkout.i18n import page_language
 from checkout.models import Order, Payment
 from checkout.ratelimit import check_payment_attempt, client_ip, client_key
-from checkout.services import abandon_payment, refresh_payment, start_payment, submit_payment
-from checkout.setoken import build_setoken, current_public_key
+from checkout.services import (
+    abandon_payment,
+    refresh_payment,
+    saved_cards,
+    start_payment,
+    submit_payment,
+)
+from checkout.setoken import build_binding_setoken, build_setoken, current_public_key
 from checkout.status import (
     BLOCKING_STATUSES,
     UNCONFIRMED_STATUSES,
@@ -192,9 +198,20 @@ def _expired_response(request: HttpRequest, order: Order) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @_order_pages
 def card(request: HttpRequest, order_id: Any) -> HttpResponse:
-    """Card entry for an order: the form, and the payment it submits."""
+    """Card entry for an order: the form, and the payment it submits.
+
+    A shopper the shop knows also sees their saved cards (a form of its own, posted with
+    ``saved_card``) and may save the card they enter.
+    """
     order = _order_or_404(request, order_id)
-    form = CardForm(request.POST) if request.method == "POST" else None
+    wallet = saved_cards.shopper_wallet(request, order)
+    cards = saved_cards.shopper_cards(wallet)
+    saved_form = None
+    form: CardForm | SavedCardForm | None = None
+    if request.method == "POST" and "saved_card" in request.POST:
+        form = saved_form = SavedCardForm(request.POST, cards=cards.usable, ask_cvc=_ask_cvc())
+    elif request.method == "POST":
+        form = CardForm(request.POST)
     if form is not None and form.is_valid() and not order.is_expired:
         # Peek only: the claim in _pay() finds an attempt already running or a paid order,
         # and a click that finds one must not use up the shopper's allowance.
@@ -210,10 +227,22 @@ def card(request: HttpRequest, order_id: Any) -> HttpResponse:
         return _see_other(_status_url(blocking))
     if order.is_expired:
         return _expired_response(request, order)
-    return _render_card(request, order, form or CardForm())
+    card_form = form if isinstance(form, CardForm) else CardForm()
+    return _render_card(request, order, card_form, cards=cards, saved_form=saved_form)
 
 
-def _render_card(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
+def _ask_cvc() -> bool:
+    return bool(checkout_settings.SAVED_CARDS["ask_cvc"])
+
+
+def _render_card(
+    request: HttpRequest,
+    order: Order,
+    form: CardForm,
+    *,
+    cards: saved_cards.ShopperCards,
+    saved_form: SavedCardForm | None = None,
+) -> HttpResponse:
     try:
         key = current_public_key() or ""
     except GatewayError:
@@ -221,6 +250,16 @@ def _render_card(request: HttpRequest, order: Order, form: CardForm) -> HttpResp
     context = {
         "order": order,
         "form": form,
+        "saved_cards": cards.usable,
+        "expired_cards": cards.expired,
+        "saved_form": saved_form
+        or SavedCardForm(
+            cards=cards.usable,
+            ask_cvc=_ask_cvc(),
+            initial={"saved_card": cards.usable[0].public_id if cards.usable else None},
+        ),
+        "offer_saving": saved_cards.can_save(request, order),
+        "saving_required": bool(order.recurrence),
         "merchant": _merchant_name(request),
         "setoken_key": key,
         "previous": order.payments.filter(status__in=UNSUCCESSFUL_STATUSES).first(),
@@ -230,25 +269,51 @@ def _render_card(request: HttpRequest, order: Order, form: CardForm) -> HttpResp
     return render(request, "checkout/card.html", context)
 
 
+_SAVING_TII: dict[str, str] = {
+    Order.Recurrence.RECURRING: "RI",
+    Order.Recurrence.INSTALMENTS: "II",
+}
+
+
 @sensitive_variables()
-def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
+def _pay(request: HttpRequest, order: Order, form: CardForm | SavedCardForm) -> HttpResponse:
     data = form.cleaned_data
     # A misconfigured gateway fails here, before an attempt is claimed for nothing.
     get_client()
     se_token = data.get("se_token") or None
     card = None
-    if se_token is None:
-        card = form.card_data()
-        key = current_public_key()
-        if key:
-            try:
-                se_token, card = build_setoken(card, key), None
-            except ValueError:
-                logger.warning("seToken could not be built: sending the card fields")
+    wallet = saved_card = None
+    tii = ""
+    if isinstance(form, SavedCardForm):
+        # The shopper's own saved card (the form offered only theirs), paid by a seToken
+        # holding its bindingId and the CVC: built in the browser, or here without script.
+        saved_card, tii = data["card"], "F"
+        if se_token is None:
+            key = current_public_key()
+            if not key:
+                return _unavailable(request, order)
+            se_token = build_binding_setoken(saved_card.binding_id, data.get("cvc", ""), key)
+        cardholder_name = ""
+    else:
+        cardholder_name = data["cardholder_name"]
+        if se_token is None:
+            card = form.card_data()
+            key = current_public_key()
+            if key:
+                try:
+                    se_token, card = build_setoken(card, key), None
+                except ValueError:
+                    logger.warning("seToken could not be built: sending the card fields")
+        if data.get("save_card") or order.recurrence:
+            wallet = saved_cards.shopper_wallet(request, order, create=True)
+            if wallet is not None:
+                tii = _SAVING_TII.get(order.recurrence, "CI")
     try:
         # The attempt carries the key of the address counter it is counted on below, so
         # that it can be given back once its money is secured (from any request or job).
-        payment = start_payment(order, client_key=client_key(request))
+        payment = start_payment(
+            order, client_key=client_key(request), wallet=wallet, saved_card=saved_card, tii=tii
+        )
     except OrderNotPayable as err:
         if err.reason == OrderNotPayable.EXPIRED:
             return _expired_response(request, order)
@@ -271,19 +336,12 @@ def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
             fail_url=back_url + "?failed=1",
             card=card,
             se_token=se_token,
-            cardholder_name=data["cardholder_name"],
+            cardholder_name=cardholder_name,
             email=order.email,
             ip=str(order.ip_address or client_ip(request)),
         )
     except GatewayUnavailable:
-        return _error(
-            request,
-            503,
-            _("Payments are unavailable right now"),
-            _("We could not reach the bank. No money was taken. Please try again later."),
-            order=order,
-            retry_url=reverse("jcc_checkout:card", args=[order.public_id]),
-        )
+        return _unavailable(request, order)
     if payment.status != S.AWAITING_3DS or (result is not None and not result.requires_3ds):
         # Also a payment that a status query moved to AWAITING_3DS while this call ran (an
         # order seen registered before the gateway answered): an answer without 3-D Secure
@@ -297,6 +355,17 @@ def _pay(request: HttpRequest, order: Order, form: CardForm) -> HttpResponse:
             {"order": order, "payment": payment, "acs": acs},
         )
     return _see_other(reverse("jcc_checkout:threeds", args=[payment.public_id]))
+
+
+def _unavailable(request: HttpRequest, order: Order) -> HttpResponse:
+    return _error(
+        request,
+        503,
+        _("Payments are unavailable right now"),
+        _("We could not reach the bank. No money was taken. Please try again later."),
+        order=order,
+        retry_url=reverse("jcc_checkout:card", args=[order.public_id]),
+    )
 
 
 # --- 3-D Secure ------------------------------------------------------------------------

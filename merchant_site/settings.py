@@ -148,6 +148,10 @@ def _pem(name: str) -> str:
     return str(value)
 
 
+# Shopper accounts: Django's own sign-in form at /accounts/login/.
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
 CHECKOUT = {
     "GATEWAY_URL": env.str("JCC_GATEWAY_URL", default=""),
     "USERNAME": env.str("JCC_USERNAME", default=""),
@@ -162,6 +166,8 @@ CHECKOUT = {
     # "Back to your cart" on the card page.
     "CART_URL": "shop:cart",
     "CLIENT_IP_HEADER": env.str("CLIENT_IP_HEADER", default=""),
+    # Signed-in shoppers save cards and pay with them (JCC enables stored credentials).
+    "SAVED_CARDS": {"enabled": env.bool("JCC_SAVED_CARDS", default=True)},
     # The bundled sandbox with DEBUG off: only for benchmarks of a production-like server.
     "SANDBOX_ALLOWED": env.bool("SANDBOX_ALLOWED", default=False),
 }

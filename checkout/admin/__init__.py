@@ -15,5 +15,13 @@ from __future__ import annotations
 from checkout.admin.audit import ExchangeAdmin, NotificationAdmin
 from checkout.admin.orders import OrderAdmin
 from checkout.admin.payments import PaymentAdmin
+from checkout.admin.saved_cards import SavedCardAdmin, WalletAdmin
 
-__all__ = ["ExchangeAdmin", "NotificationAdmin", "OrderAdmin", "PaymentAdmin"]
+__all__ = [
+    "ExchangeAdmin",
+    "NotificationAdmin",
+    "OrderAdmin",
+    "PaymentAdmin",
+    "SavedCardAdmin",
+    "WalletAdmin",
+]

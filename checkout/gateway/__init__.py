@@ -17,6 +17,8 @@ from checkout.cards import CardData
 from checkout.exceptions import GatewayError, GatewayRefused, GatewayUnavailable, OutcomeUnknown
 from checkout.gateway.answers import (
     AcsForm,
+    Binding,
+    BindingInfo,
     CardAuthInfo,
     InstantPaymentResult,
     OperationResult,
@@ -24,10 +26,18 @@ from checkout.gateway.answers import (
     PaymentAmountInfo,
     SeTokenKey,
 )
-from checkout.gateway.transport import ExchangeHook, ExchangeRecord, GatewayClient
+from checkout.gateway.transport import (
+    BINDING_NOT_FOUND,
+    ExchangeHook,
+    ExchangeRecord,
+    GatewayClient,
+)
 
 __all__ = [
+    "BINDING_NOT_FOUND",
     "AcsForm",
+    "Binding",
+    "BindingInfo",
     "CardAuthInfo",
     "CardData",
     "ExchangeHook",

@@ -18,6 +18,8 @@ from checkout.money import currency as currency_info
 
 __all__ = [
     "AcsForm",
+    "Binding",
+    "BindingInfo",
     "CardAuthInfo",
     "InstantPaymentResult",
     "OperationResult",
@@ -26,6 +28,7 @@ __all__ = [
     "SeTokenKey",
     "error_code",
     "error_text",
+    "parse_bindings",
     "parse_instant_payment",
     "parse_order_status",
     "parse_setoken_keys",
@@ -114,6 +117,30 @@ class PaymentAmountInfo:
 
 
 @dataclass(frozen=True)
+class BindingInfo:
+    """``bindingInfo`` of a status answer: the stored credential an order made or used.
+
+    ``auth_ref_num`` and ``auth_at`` are the network reference and time of the binding's
+    first payment, which a merchant-initiated payment quotes.
+    """
+
+    client_id: str = ""
+    binding_id: str = ""
+    auth_ref_num: str = ""
+    auth_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One stored credential as getBindings.do lists it (number already masked)."""
+
+    binding_id: str
+    masked_pan: str = ""
+    expiry: str = ""
+    payment_system: str = ""
+
+
+@dataclass(frozen=True)
 class OrderStatus:
     """The answer of getOrderStatusExtended.do."""
 
@@ -132,6 +159,8 @@ class OrderStatus:
     auth_date: datetime | None = None
     payment_way: str = ""
     order_description: str = ""
+    binding: BindingInfo | None = None
+    tii: str = ""
 
 
 @dataclass(frozen=True)
@@ -371,7 +400,40 @@ def parse_order_status(data: Mapping[str, Any], *, order_id: str = "") -> OrderS
         auth_date=_from_ms(data.get("authDateTime")),
         payment_way=_str(data.get("paymentWay")),
         order_description=_str(data.get("orderDescription")),
+        binding=_binding_info(_block(data, "bindingInfo")),
+        tii=_str(data.get("tii")),
     )
+
+
+def _binding_info(block: Mapping[str, Any]) -> BindingInfo | None:
+    if not block:
+        return None
+    return BindingInfo(
+        client_id=_str(block.get("clientId")),
+        binding_id=_str(block.get("bindingId")),
+        auth_ref_num=_str(block.get("authRefNum")),
+        auth_at=_from_ms(block.get("authDateTime")),
+    )
+
+
+def parse_bindings(data: Mapping[str, Any]) -> list[Binding]:
+    """The stored credentials listed by getBindings.do (entries without an id skipped)."""
+    entries = data.get("bindings")
+    if not isinstance(entries, list):
+        return []
+    bindings = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not _str(entry.get("bindingId")):
+            continue
+        bindings.append(
+            Binding(
+                binding_id=_str(entry.get("bindingId")),
+                masked_pan=masked_pan(entry.get("maskedPan")),
+                expiry=_str(entry.get("expiryDate")),
+                payment_system=_str(entry.get("paymentSystem")),
+            )
+        )
+    return bindings
 
 
 def parse_setoken_keys(data: Mapping[str, Any]) -> list[SeTokenKey]:

@@ -16,6 +16,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -29,12 +30,14 @@ from checkout.cards import CardData
 from checkout.exceptions import GatewayRefused, GatewayUnavailable, OutcomeUnknown
 from checkout.gateway.answers import (
     AcsForm,
+    Binding,
     InstantPaymentResult,
     OperationResult,
     OrderStatus,
     SeTokenKey,
     error_code,
     error_text,
+    parse_bindings,
     parse_instant_payment,
     parse_order_status,
     parse_setoken_keys,
@@ -42,11 +45,14 @@ from checkout.gateway.answers import (
 from checkout.money import currency as currency_info
 from checkout.redaction import redact
 
-__all__ = ["USER_AGENT", "ExchangeHook", "ExchangeRecord", "GatewayClient"]
+__all__ = ["BINDING_NOT_FOUND", "USER_AGENT", "ExchangeHook", "ExchangeRecord", "GatewayClient"]
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"django-jcc-checkout/{checkout.__version__}"
+
+#: errorCode of the binding methods for a binding (or a client's cards) not found.
+BINDING_NOT_FOUND = 2
 
 #: Errors raised before anything is sent (a misconfigured URL).
 _UNSENDABLE = (
@@ -203,13 +209,28 @@ class GatewayClient:
         preauth: bool = False,
         session_timeout: int | None = None,
         client_id: str = "",
+        binding_id: str = "",
+        binding_not_needed: bool = False,
+        tii: str = "",
+        original_payment_net_ref_num: str = "",
+        original_payment_date: datetime | None = None,
         json_params: Mapping[str, str] | None = None,
         dynamic_callback_url: str = "",
         context: Any = None,
     ) -> InstantPaymentResult:
-        """Register and pay an order in one call (money-moving: never retried)."""
-        if (card is None) == (not se_token):
-            raise ValueError("Pass exactly one of card and se_token.")
+        """Register and pay an order in one call (money-moving: never retried).
+
+        The card is ``card`` (its fields), ``se_token`` (encrypted in the browser; for a
+        saved card it holds the bindingId) or, for a merchant-initiated payment, only
+        ``binding_id``. Stored credentials (API-NOTES §2.1): ``client_id`` is the shopper's
+        id at the gateway, ``tii`` the transaction initiator, and a payment on a stored
+        card quotes its first payment's network reference and date
+        (``original_payment_*``); ``binding_not_needed`` asks the gateway not to keep the
+        card.
+        """
+        given = sum((card is not None, bool(se_token)))
+        if given > 1 or (given == 0 and not binding_id):
+            raise ValueError("Pass exactly one of card and se_token, or only binding_id.")
         params: dict[str, str] = {
             "orderNumber": order_number,
             "amount": _amount(amount),
@@ -221,12 +242,19 @@ class GatewayClient:
             "email": email,
             "ip": ip,
             "clientId": client_id,
+            "bindingId": binding_id if given == 0 else "",
+            "tii": tii,
+            "originalPaymentNetRefNum": original_payment_net_ref_num,
             "dynamicCallbackUrl": dynamic_callback_url,
         }
+        if original_payment_date is not None:
+            params["originalPaymentDate"] = str(int(original_payment_date.timestamp()) * 1000)
+        if binding_not_needed:
+            params["bindingNotNeeded"] = "true"
         if card is not None:
             params.update(pan=card.pan, cvc=card.cvc, expiry=card.expiry)
             cardholder_name = cardholder_name or card.cardholder_name
-        else:
+        elif se_token:
             params["seToken"] = str(se_token)
         params["cardHolderName"] = cardholder_name
         if preauth:
@@ -288,6 +316,38 @@ class GatewayClient:
         if expected_deposited_amount is not None:
             params["expectedDepositedAmount"] = _amount(expected_deposited_amount)
         return self._operation("refund.do", params, context)
+
+    # --- stored credentials (API-NOTES §7) -------------------------------------------------
+
+    def get_bindings(self, client_id: str, *, show_expired: bool = True) -> list[Binding]:
+        """The cards the gateway keeps for ``client_id`` (read-only; none is an empty list).
+
+        The gateway answers errorCode 2 when a client has no card: that is an empty list,
+        not an error.
+        """
+        params = {"clientId": client_id, "showExpired": "true" if show_expired else "false"}
+        try:
+            data = self._call("getBindings.do", params, money=False)
+        except GatewayRefused as err:
+            if err.code == BINDING_NOT_FOUND:
+                return []
+            raise
+        return _parsed("getBindings.do", parse_bindings, data, money=False)
+
+    def unbind_card(self, binding_id: str, *, context: Any = None) -> OperationResult:
+        """Deactivate a stored card (GatewayRefused code 2: unknown or already inactive)."""
+        return self._operation("unBindCard.do", {"bindingId": binding_id}, context)
+
+    def bind_card(self, binding_id: str, *, context: Any = None) -> OperationResult:
+        """Reactivate a stored card the shop deactivated."""
+        return self._operation("bindCard.do", {"bindingId": binding_id}, context)
+
+    def extend_binding(
+        self, binding_id: str, new_expiry: str, *, context: Any = None
+    ) -> OperationResult:
+        """Set a stored card's expiry (YYYYMM), after the bank issued a renewed card."""
+        params = {"bindingId": binding_id, "newExpiry": new_expiry}
+        return self._operation("extendBinding.do", params, context)
 
     def setoken_keys(self) -> list[SeTokenKey]:
         """Public keys for seToken encryption from <base>se/keys.do (read-only, public)."""

@@ -31,7 +31,8 @@ from checkout.exceptions import (
 from checkout.exchanges import held_exchanges, save_exchanges
 from checkout.gateway import ExchangeRecord, InstantPaymentResult, get_client
 from checkout.i18n import gateway_language, order_language
-from checkout.models import Order, Payment
+from checkout.models import Order, Payment, SavedCard, Wallet
+from checkout.services.bindings import MERCHANT_INITIATED, wallet_for
 from checkout.services.settlement import instant_settlement, refresh_payment
 from checkout.services.transitions import create_claimed, require_no_transaction, transition
 from checkout.status import (
@@ -86,11 +87,17 @@ def create_order(
     language: str | None = None,
     merchant_reference: str = "",
     content_object: Any = None,
+    owner: Any = None,
+    recurrence: str = "",
 ) -> Order:
     """Create an order to be paid by card; it expires after ORDER_EXPIRY seconds unpaid.
 
     ``language`` (two letters are kept) defaults to the active language: the shopper's,
-    when called while a request is served.
+    when called while a request is served. ``owner`` (the shopper's user, or any model
+    instance standing for them) makes the order's card page offer their saved cards and
+    to save a new one, when SAVED_CARDS is enabled. ``recurrence`` (``"recurring"`` or
+    ``"instalments"``) says the order starts a subscription or an instalment plan: its
+    card is then saved for the payments that follow (tii ``RI`` or ``II``).
     """
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValueError("amount must be a positive integer in minor units.")
@@ -107,11 +114,14 @@ def create_order(
         ip_address=ip or None,
         language=order_language(language),
         merchant_reference=merchant_reference,
+        recurrence=recurrence,
         created_at=now,
         expires_at=now + timedelta(seconds=int(checkout_settings.ORDER_EXPIRY)),
     )
     if content_object is not None:
         order.content_object = content_object
+    if owner is not None:
+        order.wallet = wallet_for(owner)
     order.full_clean(exclude=["content_type", "object_id"])
     order.save()
     return order
@@ -120,11 +130,24 @@ def create_order(
 _MARKUP = re.compile(r"[<>]")
 
 
-def start_payment(order: Order, *, preauth: bool | None = None, client_key: str = "") -> Payment:
+def start_payment(
+    order: Order,
+    *,
+    preauth: bool | None = None,
+    client_key: str = "",
+    wallet: Wallet | None = None,
+    saved_card: SavedCard | None = None,
+    tii: str = "",
+    idempotency_key: str | None = None,
+    source: str = Source.CARD_ENTRY,
+) -> Payment:
     """Claim a new attempt for ``order``: a Payment in PROCESSING, in one short transaction.
 
     ``client_key`` names the shopper's address counter the caller counts the attempt on
     (``checkout.ratelimit.client_key``); it is given back if the attempt secures the money.
+    ``wallet`` saves the card into that wallet; ``saved_card`` pays with a saved card;
+    ``tii`` is the initiator indicator sent with either (``checkout.services.saved_cards``
+    sets them).
 
     Raises OrderNotPayable when the order's money is already secured, an attempt is
     still active (the partial unique constraint decides under concurrency), an earlier
@@ -150,8 +173,12 @@ def start_payment(order: Order, *, preauth: bool | None = None, client_key: str 
                     currency=locked.currency,
                     preauth=checkout_settings.PREAUTH if preauth is None else preauth,
                     client_key=client_key[:32],
+                    wallet=wallet,
+                    saved_card=saved_card,
+                    tii=tii,
+                    idempotency_key=idempotency_key,
                 ),
-                source=Source.CARD_ENTRY,
+                source=source,
             )
     except IntegrityError:
         # Another request claimed an attempt for this order between our check and insert.
@@ -195,6 +222,7 @@ def submit_payment(
     """
     require_no_transaction("instantPayment.do")
     order = payment.order
+    stored = _stored_credential(payment)
     # The call's exchange row is written in the transaction that applies its answer (on
     # its own, at the end, if that transaction never commits).
     held: list[ExchangeRecord] = []
@@ -219,6 +247,7 @@ def submit_payment(
                     preauth=payment.preauth,
                     session_timeout=checkout_settings.SESSION_TIMEOUT,
                     context=payment,
+                    **stored,
                 )
             except GatewayRefused as err:
                 failure = (S.FAILED, f"instantPayment refused: errorCode {err.code}", None)
@@ -237,10 +266,36 @@ def submit_payment(
         save_exchanges(held)
 
 
+def _stored_credential(payment: Payment) -> dict[str, Any]:
+    """The stored-credential parameters of an attempt's instantPayment.do call.
+
+    Saving a card sends the wallet's clientId and the attempt's tii; paying with a saved
+    card sends its wallet's clientId, the tii and the first payment's network reference
+    and date (without them the gateway makes a regular payment); a merchant-initiated
+    payment also names the binding, as no seToken carries it. Any other attempt, when the
+    shop uses saved cards, asks the gateway not to keep the card.
+    """
+    card = payment.saved_card
+    if card is not None:
+        params: dict[str, Any] = {"client_id": card.wallet.client_id, "tii": payment.tii}
+        if card.network_reference and card.first_paid_at:
+            params["original_payment_net_ref_num"] = card.network_reference
+            params["original_payment_date"] = card.first_paid_at
+        if payment.tii in MERCHANT_INITIATED:
+            params["binding_id"] = card.binding_id
+        return params
+    if payment.wallet is not None:
+        return {"client_id": payment.wallet.client_id, "tii": payment.tii or "CI"}
+    if checkout_settings.SAVED_CARDS["enabled"]:
+        return {"binding_not_needed": True}
+    return {}
+
+
 def _apply_answer(
     payment: Payment, result: InstantPaymentResult, held: list[ExchangeRecord]
 ) -> tuple[Payment, InstantPaymentResult]:
-    settled = instant_settlement(payment, result)
+    # An attempt that saves a card waits for the status answer, which names the binding.
+    settled = None if payment.wallet_id else instant_settlement(payment, result)
     if settled is not None:
         # An unambiguous approval of exactly this attempt: final without a status query.
         payment = _from_claim(payment, settled.status, fields=settled.fields, held=held)
@@ -268,7 +323,7 @@ def _apply_answer(
 def _confirm(payment: Payment) -> Payment:
     """Settle an answered attempt by a status query; unknown if none can be had."""
     try:
-        payment, _ = refresh_payment(payment, source=Source.CARD_ENTRY)
+        payment, _ = refresh_payment(payment, source=_source(payment))
     except GatewayError as err:
         logger.warning("payment %s: confirmation failed: %s", payment.order_number, err)
     if payment.status == S.PROCESSING:
@@ -299,9 +354,13 @@ def _from_claim(
         payment, _ = transition(
             payment,
             to_status,
-            source=Source.CARD_ENTRY,
+            source=_source(payment),
             note=note,
             fields=fields,
             expect={S.PROCESSING},
         )
     return payment
+
+
+def _source(payment: Payment) -> str:
+    return Source.MERCHANT if payment.tii in MERCHANT_INITIATED else Source.CARD_ENTRY

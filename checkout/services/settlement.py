@@ -21,6 +21,7 @@ from checkout.conf import checkout_settings
 from checkout.exceptions import GatewayRefused
 from checkout.gateway import InstantPaymentResult, OrderStatus, get_client
 from checkout.models import Payment
+from checkout.services.bindings import record_binding
 from checkout.services.transitions import require_no_transaction, transition
 from checkout.status import (
     AWAITING_AUTHENTICATION,
@@ -107,6 +108,9 @@ def apply_order_status(
                 locked.status,
             )
             return locked, False
+        if target in SECURED_STATUSES and locked.wallet_id is not None:
+            # The card this attempt saves: only an answer about the attempt names it.
+            record_binding(locked, status)
         return transition(
             locked, target, source=source, operator=operator, note=note, fields=fields, locked=True
         )

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from checkout.templatetags.checkout_tags import money
-from merchant_site.shop.models import Product, Purchase, PurchaseLine
+from merchant_site.shop.models import Product, Purchase, PurchaseLine, Subscription
 
 
 @admin.register(Product)
@@ -53,3 +53,38 @@ class PurchaseAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "periods", "next_charge_at", "card"]
+    list_filter = ["status"]
+    readonly_fields = [
+        "user",
+        "product",
+        "first_purchase",
+        "card",
+        "amount",
+        "currency",
+        "periods",
+        "failed",
+        "next_charge_at",
+        "current_order",
+        "created_at",
+    ]
+    actions = ["charge_now"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description=_("Charge the next payment now"), permissions=["charge"])
+    def charge_now(self, request, queryset):
+        from merchant_site.shop.subscriptions import charge
+
+        for subscription in queryset:
+            payment = charge(subscription)
+            outcome = payment.get_status_display() if payment is not None else _("not charged")
+            self.message_user(request, f"{subscription}: {outcome}")
+
+    def has_charge_permission(self, request) -> bool:
+        return request.user.has_perm("jcc_checkout.charge_saved_card")

@@ -9,4 +9,4 @@ class ShopConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from merchant_site.shop import signals  # noqa: F401 - connects the receivers
+        from merchant_site.shop import signals, subscriptions  # noqa: F401 - connect receivers

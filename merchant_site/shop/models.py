@@ -3,11 +3,19 @@ from __future__ import annotations
 import secrets
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-__all__ = ["REFERENCE_ALPHABET", "Product", "Purchase", "PurchaseLine", "new_reference"]
+__all__ = [
+    "REFERENCE_ALPHABET",
+    "Product",
+    "Purchase",
+    "PurchaseLine",
+    "Subscription",
+    "new_reference",
+]
 
 
 class Product(models.Model):
@@ -20,6 +28,9 @@ class Product(models.Model):
     currency = models.CharField(max_length=3, default="EUR")
     image = models.CharField(max_length=200, blank=True, help_text="Static file path.")
     position = models.PositiveSmallIntegerField(default=0)
+    # Sold as a monthly subscription: the first payment saves the card, the next ones are
+    # merchant-initiated payments (charge_subscriptions).
+    monthly = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["position", "name"]
@@ -89,3 +100,51 @@ class PurchaseLine(models.Model):
     @property
     def total(self) -> int:
         return self.unit_price * self.quantity
+
+
+class Subscription(models.Model):
+    """A shopper's monthly subscription: charged on their saved card each period."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        # The last charges were declined, or the card can no longer be charged.
+        PAST_DUE = "past_due", "past due"
+        CANCELLED = "cancelled", "cancelled"
+
+    #: Declined charges of one period before the subscription is past due.
+    MAX_FAILED = 3
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    first_purchase = models.OneToOneField(
+        Purchase, on_delete=models.PROTECT, related_name="subscription"
+    )
+    card = models.ForeignKey(
+        "jcc_checkout.SavedCard", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    amount = models.PositiveBigIntegerField(help_text="In minor units (cents).")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # Periods paid, the first included; the next charge is period ``periods + 1``.
+    periods = models.PositiveIntegerField(default=1)
+    failed = models.PositiveSmallIntegerField(default=0)
+    next_charge_at = models.DateTimeField()
+    # The order of the charge under way, kept until it is paid or declined, so that a
+    # charge whose outcome is unknown is looked up again, never made twice.
+    current_order = models.ForeignKey(
+        "jcc_checkout.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["next_charge_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.product} for {self.user or 'a removed account'}"
+
+    @property
+    def charge_key(self) -> str:
+        """The idempotency key of the current charge: one per period and per retry."""
+        return f"subscription:{self.pk}:{self.periods + 1}:{self.failed}"

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -141,6 +142,11 @@ def cart_view(request: HttpRequest) -> HttpResponse:
         if not cart:
             messages.error(request, _("Your cart is empty."))
             return redirect("shop:cart")
+        if any(line.product.monthly for line in cart.lines()) and not request.user.is_authenticated:
+            messages.error(
+                request, _("Sign in to subscribe: the subscription is charged to your saved card.")
+            )
+            return redirect(f"{reverse('login')}?next={reverse('shop:cart')}")
         if form.is_valid():
             email = form.cleaned_data["email"]
             if pending is None:
@@ -218,6 +224,13 @@ def _place_order(request: HttpRequest, cart: Cart, email: str) -> Order:
             # The one reference the shopper sees and quotes, and operators search for.
             merchant_reference=purchase.reference,
             content_object=purchase,
+            # A signed-in shopper may save the card, and pays with a saved one in a click.
+            owner=request.user if request.user.is_authenticated else None,
+            recurrence=(
+                Order.Recurrence.RECURRING
+                if any(line.product.monthly for line in cart.lines())
+                else Order.Recurrence.NONE
+            ),
         )
         purchase.order = order
         purchase.save(update_fields=["order"])

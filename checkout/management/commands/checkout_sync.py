@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from checkout import sync, tasks
+from checkout.services.saved_cards import sync_saved_cards
 
 __all__ = ["Command"]
 
@@ -89,5 +90,12 @@ class Command(BaseCommand):
                 self.stdout.flush()
 
         summary = sync.run(run_options, progress)
+        if not (run_options.dry_run or run_options.orders):
+            cards = sync_saved_cards()
+            if any(cards.values()):
+                progress(
+                    "saved cards: {unbound} unbound, {unbind_pending} unbind(s) pending, "
+                    "{wallets_checked} wallet(s) compared with getBindings.do".format(**cards)
+                )
         if summary.failed:
             raise CommandError(f"{summary.failed} payment(s) could not be settled; see above.")

@@ -55,10 +55,23 @@ PRODUCTS = [
         12500,
         "lace.svg",
     ),
+    (
+        "halloumi-of-the-month",
+        "Halloumi of the month",
+        "A kilo of halloumi from a different Cypriot dairy every month, with a note on "
+        "how it is made. A monthly subscription: your card is saved with the first "
+        "payment and charged each month; cancel any time.",
+        1290,
+        "halloumi.svg",
+    ),
 ]
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "demo-admin-2026"
+SHOPPER_USERNAME = "shopper"
+SHOPPER_PASSWORD = "demo-shopper-2026"
+#: Sold as monthly subscriptions.
+MONTHLY = {"halloumi-of-the-month"}
 
 
 class Command(BaseCommand):
@@ -76,6 +89,7 @@ class Command(BaseCommand):
                     "currency": "EUR",
                     "image": f"shop/img/{image}",
                     "position": position,
+                    "monthly": slug in MONTHLY,
                 },
             )
             slugs.append(slug)
@@ -91,6 +105,18 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"demo admin: http://<host>:<port>/admin/  "
                 f"user {ADMIN_USERNAME!r}  password {ADMIN_PASSWORD!r}"
+            )
+        )
+        shopper, created = user_model.objects.get_or_create(
+            username=SHOPPER_USERNAME, defaults={"email": "shopper@shop.example"}
+        )
+        if created:
+            shopper.set_password(SHOPPER_PASSWORD)
+            shopper.save()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"demo shopper: http://<host>:<port>/accounts/login/  "
+                f"user {SHOPPER_USERNAME!r}  password {SHOPPER_PASSWORD!r}"
             )
         )
         if sandbox_active():
