@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from checkout import access, signals
+from checkout.exceptions import GatewayUnavailable
 from checkout.gateway import get_client
 from checkout.models import Exchange, Order, Payment, PaymentStatus, SavedCard, Source, Wallet
 from checkout.sandbox.models import Binding as BankBinding
@@ -115,7 +116,7 @@ def mit_order(wallet: Wallet, amount: int = 1290) -> Order:
 
 
 def bank_binding(card: SavedCard) -> BankBinding:
-    return BankBinding.objects.get(binding_id=card.binding_id)
+    return BankBinding.objects.get(pk=card.binding_id)
 
 
 def sync() -> str:
@@ -132,6 +133,7 @@ def test_a_first_payment_saves_the_card_from_the_status_answer(client, shopper):
     signals.saved_card_added.connect(
         lambda sender, card, payment, **kw: added.append((card.pk, payment.pk)),
         dispatch_uid="test-added",
+        weak=False,
     )
     try:
         card = save_card(client, shopper)
@@ -228,7 +230,7 @@ def test_a_binding_created_callback_records_a_card_whose_answer_was_missed(
     params["checksum"] = sign(params, "sandbox-callback-secret")
     assert client.get(reverse("jcc_checkout:callback"), params).status_code == 200
     again = SavedCard.objects.get(first_payment=payment)
-    assert again.binding_id == bank_binding(again).binding_id
+    assert again.binding_id == str(bank_binding(again).pk)
 
 
 # --- paying with a saved card ------------------------------------------------------------
@@ -249,7 +251,7 @@ def test_pay_with_a_saved_card_by_its_cvc(client, shopper):
     assert request["originalPaymentNetRefNum"] == card.network_reference
     assert "pan" not in request and "cvc" not in request and "bindingId" not in request
     bank = BankOrder.objects.get(pk=payment.gateway_order_id)
-    assert bank.status == 2 and bank.binding_id == card.binding_id
+    assert bank.status == 2 and str(bank.binding_id) == card.binding_id
     card.refresh_from_db()
     assert card.last_used_at is not None
 
@@ -329,6 +331,7 @@ def test_merchant_initiated_payment(client, shopper, reason):
     signals.saved_card_charged.connect(
         lambda sender, payment, card, succeeded, **kw: charged.append((payment.pk, succeeded)),
         dispatch_uid="test-charged",
+        weak=False,
     )
     try:
         payment = charge_saved_card(
@@ -351,7 +354,7 @@ def test_merchant_initiated_payment(client, shopper, reason):
 
 def test_merchant_initiated_decline_keeps_the_card_unless_it_is_gone(client, shopper):
     card = save_card(client, shopper)
-    BankBinding.objects.filter(binding_id=card.binding_id).update(bank_action_code=116)
+    BankBinding.objects.filter(pk=card.binding_id).update(cancelled_action_code=116)
     payment = charge_saved_card(card, mit_order(card.wallet), reason="R", idempotency_key="d-1")
     assert payment.status == S.DECLINED and payment.action_code == 116
     card.refresh_from_db()
@@ -361,7 +364,7 @@ def test_merchant_initiated_decline_keeps_the_card_unless_it_is_gone(client, sho
 @pytest.mark.parametrize("code", [125, 208])
 def test_a_binding_the_bank_cancelled_is_declined_and_disabled(client, shopper, code):
     card = save_card(client, shopper)
-    BankBinding.objects.filter(binding_id=card.binding_id).update(bank_action_code=code)
+    BankBinding.objects.filter(pk=card.binding_id).update(cancelled_action_code=code)
     payment = charge_saved_card(card, mit_order(card.wallet), reason="U", idempotency_key="c-1")
     assert payment.status == S.DECLINED and payment.action_code == code
     card.refresh_from_db()
@@ -370,7 +373,7 @@ def test_a_binding_the_bank_cancelled_is_declined_and_disabled(client, shopper, 
 
 def test_merchant_initiated_payment_on_a_card_expired_at_the_bank(client, shopper):
     card = save_card(client, shopper)
-    BankBinding.objects.filter(binding_id=card.binding_id).update(expiry="202001")
+    BankBinding.objects.filter(pk=card.binding_id).update(expiry="202001")
     payment = charge_saved_card(card, mit_order(card.wallet), reason="U", idempotency_key="e-1")
     assert payment.status == S.DECLINED and payment.action_code == 101
     card.refresh_from_db()
@@ -428,8 +431,10 @@ def test_an_unknown_outcome_is_settled_by_sync_and_never_charged_twice(client, s
 def test_a_charge_that_certainly_failed_frees_its_key(client, shopper):
     card = save_card(client, shopper)
     order = mit_order(card.wallet)
-    set_fault("http500_before", endpoint="instantPayment.do")
-    first = charge_saved_card(card, order, reason="U", idempotency_key="retry-me")
+    set_fault("http429", endpoint="instantPayment.do")  # refused: certainly not carried out
+    with pytest.raises(GatewayUnavailable):
+        charge_saved_card(card, order, reason="U", idempotency_key="retry-me")
+    first = Payment.objects.get(idempotency_key="retry-me")
     assert first.status == S.FAILED
     second = charge_saved_card(card, order, reason="U", idempotency_key="retry-me")
     assert second.pk != first.pk and second.status == S.PAID
@@ -448,7 +453,8 @@ def test_the_shopper_removes_a_card(client, shopper):
     card.refresh_from_db()
     assert not card.active and card.unbind == SavedCard.Unbind.DONE
     assert not bank_binding(card).active
-    assert "3333" not in client.get(CARDS_URL).content.decode()
+    after = client.get(CARDS_URL).content.decode()
+    assert f'data-card="{card.public_id}"' not in after and "no saved cards" in after
 
 
 def test_a_shopper_cannot_remove_someone_elses_card(client, shopper):
@@ -546,3 +552,54 @@ def test_deleting_the_account_unbinds_every_card(client, shopper):
     for card in (first, second):
         card.refresh_from_db()
         assert card.unbind == SavedCard.Unbind.DONE and not bank_binding(card).active
+
+
+# --- the admin ---------------------------------------------------------------------------
+
+
+def operator(name: str, *codenames: str):
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(name, f"{name}@shop.example", "pw-op-2026")
+    user.is_staff = True
+    user.save()
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def charge_url(card: SavedCard) -> str:
+    return reverse("admin:jcc_checkout_savedcard_charge", args=[card.pk])
+
+
+def test_charging_a_saved_card_from_the_admin(client, shopper):
+    card = save_card(client, shopper)
+    client.force_login(operator("clerk", "view_savedcard", "view_payment"))
+    assert client.get(charge_url(card)).status_code == 403  # no charge permission
+    client.force_login(operator("boss", "charge_saved_card", "view_savedcard", "view_payment"))
+    page = client.get(charge_url(card))
+    assert page.status_code == 200
+    assert "Submitting this form twice charges once" in page.content.decode()
+    key = page.context["form"].initial["key"]
+    data = {"amount": "12.90", "reason": "R", "description": "Month 2", "key": key}
+    first = client.post(charge_url(card), data)
+    again = client.post(charge_url(card), data)  # a double submit
+    assert first.status_code == again.status_code == 302
+    payment = Payment.objects.get(idempotency_key=f"admin:{key}")
+    assert payment.status == S.PAID and payment.amount == 1290 and payment.tii == "R"
+    assert payment.order.wallet == card.wallet
+    assert Payment.objects.filter(saved_card=card).count() == 1
+    bad = client.post(charge_url(card), {**data, "amount": "twelve", "key": "other"})
+    assert bad.status_code == 200 and Payment.objects.filter(saved_card=card).count() == 1
+
+
+def test_deactivating_from_the_admin_unbinds(client, shopper):
+    card = save_card(client, shopper)
+    client.force_login(operator("clerk", "view_savedcard", "change_savedcard"))
+    response = client.post(
+        reverse("admin:jcc_checkout_savedcard_changelist"),
+        {"action": "deactivate", "_selected_action": [card.pk]},
+    )
+    assert response.status_code == 302
+    card.refresh_from_db()
+    assert not card.active and card.unbind == SavedCard.Unbind.DONE
+    assert not bank_binding(card).active

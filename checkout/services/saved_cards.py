@@ -373,10 +373,13 @@ def charge_saved_card(
     settled by a status query (``checkout_sync``), never by calling again. The result is
     also sent as ``saved_card_charged``.
 
-    Raises CardNotChargeable for a card that is removed, expired, or has no reference of
-    its first payment (without it the gateway makes a regular payment, which may ask for
-    3-D Secure that nobody can complete), ValueError for a bad reason or key, and
-    OrderNotPayable when the order is paid, expired or has an attempt running.
+    Raises GatewayUnavailable when the gateway certainly did not take the payment (it
+    could not be reached, or refused the request unread): the attempt is then FAILED and
+    its key free for a new try. Raises CardNotChargeable for a card that is removed,
+    expired, or has no reference of its first payment (without it the gateway makes a
+    regular payment, which may ask for 3-D Secure that nobody can complete), ValueError
+    for a bad reason or key, and OrderNotPayable when the order is paid, expired or has
+    an attempt running.
     """
     if reason not in MERCHANT_INITIATED:
         raise ValueError(f"reason must be one of {sorted(MERCHANT_INITIATED)}, not {reason!r}.")

@@ -128,6 +128,8 @@ def charge(subscription: Subscription) -> Payment | None:
             next_charge_at=subscription.next_charge_at + PERIOD,
         )
     elif payment.status in UNSUCCESSFUL_STATUSES:
+        # A decline may have disabled the card (lost, stolen, expired, closed).
+        card.refresh_from_db()
         failed = subscription.failed + 1
         Subscription.objects.filter(pk=subscription.pk).update(
             failed=failed,
