@@ -320,6 +320,30 @@ class SavedCard(models.Model):
     def usable(self, now: Any = None) -> bool:
         return self.active and not self.unbind and not self.expired(now)
 
+    #: Why a card was taken out of use, as kept in ``deactivation_reason``: a code, then
+    #: after a colon what it names (an operator's user name, an action code).
+    SHOPPER = "shopper"
+    OPERATOR = "operator"
+    OWNER_DELETED = "owner_deleted"
+    NOT_LISTED = "not_listed"
+    DECLINED = "declined"
+
+    @property
+    def deactivation_text(self) -> str:
+        """``deactivation_reason`` in words, in the active language."""
+        code, _sep, detail = self.deactivation_reason.partition(":")
+        texts = {
+            self.SHOPPER: _("removed by the shopper"),
+            self.OPERATOR: _("deactivated by %(detail)s"),
+            self.OWNER_DELETED: _("the owner's account was deleted"),
+            self.NOT_LISTED: _("no longer listed by the gateway"),
+            self.DECLINED: _("declined by the bank: action code %(detail)s"),
+        }
+        text = texts.get(code)
+        if text is None:
+            return self.deactivation_reason
+        return str(text) % {"detail": detail} if "%(detail)s" in str(text) else str(text)
+
 
 class PaymentQuerySet(models.QuerySet["Payment"]):
     def identified_by(self, *terms: str) -> PaymentQuerySet:

@@ -106,7 +106,7 @@ class SavedCardAdmin(NulSafeListMixin, ReadOnlyMixin, ModelAdmin[SavedCard]):
         "first_payment_column",
         "active",
         "deactivated_at",
-        "deactivation_reason",
+        "deactivation_column",
         "unbind",
         "unbind_attempts",
         "created_at",
@@ -119,6 +119,10 @@ class SavedCardAdmin(NulSafeListMixin, ReadOnlyMixin, ModelAdmin[SavedCard]):
 
     wallet_column = link_column("wallet", _("wallet"), pk="wallet_id", text="wallet")
     first_payment_column = link_column("payment", _("first payment"), pk="first_payment_id")
+
+    @admin.display(description=_("why deactivated"))
+    def deactivation_column(self, card: SavedCard) -> str:
+        return card.deactivation_text or "—"
 
     @admin.display(description=_("expiry"))
     def expiry_column(self, card: SavedCard) -> str:
@@ -162,7 +166,7 @@ class SavedCardAdmin(NulSafeListMixin, ReadOnlyMixin, ModelAdmin[SavedCard]):
             raise PermissionDenied
         count = 0
         for card in queryset.filter(unbind=SavedCard.Unbind.NONE):
-            remove_card(card, reason=f"deactivated by {request.user.get_username()}")
+            remove_card(card, reason=f"{SavedCard.OPERATOR}:{request.user.get_username()}")
             count += 1
         self.message_user(
             request,

@@ -117,7 +117,7 @@ def after_status_change(
         disabled = SavedCard.objects.filter(pk=payment.saved_card_id, active=True).update(
             active=False,
             deactivated_at=now,
-            deactivation_reason=f"declined: actionCode {payment.action_code}",
+            deactivation_reason=f"{SavedCard.DECLINED}:{payment.action_code}",
         )
         if disabled:
             logger.info(

@@ -170,7 +170,7 @@ def shopper_cards(wallet: Wallet | None) -> ShopperCards:
 # --- removing ----------------------------------------------------------------------------
 
 
-def remove_card(card: SavedCard, *, reason: str = "removed by the shopper") -> SavedCard:
+def remove_card(card: SavedCard, *, reason: str = SavedCard.SHOPPER) -> SavedCard:
     """Take a card out of use at once, then unbind it at the gateway (retried by sync)."""
     now = timezone.now()
     with transaction.atomic():
@@ -238,7 +238,7 @@ def close_wallet(owner: Any) -> Wallet | None:
     wallet.cards.filter(unbind=SavedCard.Unbind.NONE).update(
         active=False,
         deactivated_at=now,
-        deactivation_reason="owner deleted",
+        deactivation_reason=SavedCard.OWNER_DELETED,
         unbind=SavedCard.Unbind.PENDING,
     )
     wallet_pk = wallet.pk
@@ -280,7 +280,7 @@ def reconcile_wallet(wallet: Wallet) -> dict[str, int]:
                 SavedCard.objects.filter(pk=card.pk).update(
                     active=False,
                     deactivated_at=card.deactivated_at or now,
-                    deactivation_reason=card.deactivation_reason or "not listed by the gateway",
+                    deactivation_reason=card.deactivation_reason or SavedCard.NOT_LISTED,
                     unbind=SavedCard.Unbind.DONE if card.unbind else SavedCard.Unbind.NONE,
                 )
                 counts["deactivated"] += 1
