@@ -17,7 +17,12 @@ from django.utils import timezone
 from checkout import access
 from checkout.models import Order, PaymentStatus
 from merchant_site.shop.cart import MAX_QUANTITY, SESSION_KEY
-from merchant_site.shop.management.commands.seed_demo import ADMIN_PASSWORD, ADMIN_USERNAME
+from merchant_site.shop.management.commands.seed_demo import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    SHOPPER_PASSWORD,
+    SHOPPER_USERNAME,
+)
 from merchant_site.shop.models import Product, Purchase
 from tests.factories import PaymentFactory, ProductFactory
 
@@ -358,10 +363,16 @@ def test_seed_is_idempotent_and_prints_the_admin_login(client):
     out = StringIO()
     call_command("seed_demo", stdout=out)
     call_command("seed_demo", stdout=out)
-    assert Product.objects.count() == 6
+    assert Product.objects.count() == 7
+    assert list(Product.objects.filter(monthly=True).values_list("slug", flat=True)) == [
+        "halloumi-of-the-month"
+    ]
     assert get_user_model().objects.filter(username=ADMIN_USERNAME).count() == 1
-    assert ADMIN_PASSWORD in out.getvalue()
+    assert ADMIN_PASSWORD in out.getvalue() and SHOPPER_PASSWORD in out.getvalue()
     assert client.login(username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
+    shopper = get_user_model().objects.get(username=SHOPPER_USERNAME)
+    assert not shopper.is_staff
+    assert client.login(username=SHOPPER_USERNAME, password=SHOPPER_PASSWORD)
     for product in Product.objects.all():
         assert finders.find(product.image), product.image
 
