@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import threading
 import time
 from datetime import timedelta
@@ -109,7 +110,17 @@ def test_payment_sends_a_signed_get_callback(gateway, receiver):
     assert params["mdOrder"] == paid["orderId"]
     assert params["orderNumber"] == paid["orderNumber"]
     assert (params["operation"], params["status"]) == ("deposited", "1")
-    assert set(params) == {"mdOrder", "orderNumber", "operation", "status", "checksum"}
+    assert set(params) == {
+        "mdOrder",
+        "orderNumber",
+        "operation",
+        "status",
+        "callbackCreationDate",
+        "checksum",
+    }
+    assert re.fullmatch(
+        r"\w{3} \w{3} \d{2} \d{2}:\d{2}:\d{2} UTC \d{4}", params["callbackCreationDate"]
+    )
     assert params["checksum"] == expected_hmac(params, defaults.CALLBACK_SECRET)
     delivery = CallbackDelivery.objects.get()
     assert delivery.state == CallbackDelivery.State.DELIVERED

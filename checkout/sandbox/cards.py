@@ -130,14 +130,25 @@ ACTION_CODES: dict[int, str] = {
     82: "Incorrect CVC",
     101: "Card expired",
     116: "Insufficient funds",
+    125: "Card not effective (closed by the issuer)",
     208: "Card lost or stolen",
+    209: "Card stolen",
     341016: "3-D Secure 2: authentication declined (ARes)",
     341018: "3-D Secure 2: challenge cancelled by the cardholder",
     71015: "Invalid card data entered",
 }
 
 #: ISO 8583 response codes that go with the action codes (``originalActionCode``).
-ISO_CODES: dict[int, str] = {0: "00", 5: "05", 82: "N7", 101: "54", 116: "51", 208: "41"}
+ISO_CODES: dict[int, str] = {
+    0: "00",
+    5: "05",
+    82: "N7",
+    101: "54",
+    116: "51",
+    125: "14",
+    208: "41",
+    209: "43",
+}
 
 
 def card_for(pan: str) -> TestCard | None:

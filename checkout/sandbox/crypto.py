@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -118,6 +119,8 @@ class SeTokenCard:
     binding_id: str = ""
 
     def __repr__(self) -> str:
+        if not self.pan:
+            return "<SeTokenCard binding>"
         return f"<SeTokenCard {self.pan[:6]}**{self.pan[-4:]}>"
 
 
@@ -164,13 +167,28 @@ def decrypt_setoken(token: str, *, now: datetime | None = None) -> SeTokenCard:
         raise SeTokenError("seToken UUID is malformed")
     if md_order:
         raise SeTokenError("seToken for instantPayment.do must not name an order")
-    if binding_id:
-        raise SeTokenError("stored credentials (bindingId) are not supported by the sandbox")
-    if not pan:
+    # Slot 7 (bindingId) with an empty PAN slot pays with stored credentials.
+    if not pan and not binding_id:
         raise SeTokenError("seToken has no card number")
+    if binding_id and not _is_uuid(binding_id):
+        # The sandbox's bindingIds are UUIDs, like JCC's.
+        raise SeTokenError("seToken bindingId is not a bindingId of this gateway")
     return SeTokenCard(
-        pan=pan, cvc=cvc, expiry=expiry, token_uuid=token_uuid, cardholder_name=holder
+        pan=pan,
+        cvc=cvc,
+        expiry=expiry,
+        token_uuid=token_uuid,
+        cardholder_name=holder,
+        binding_id=binding_id,
     )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36
 
 
 # --- callback checksums -----------------------------------------------------------------------

@@ -121,8 +121,12 @@ def send(delivery: CallbackDelivery) -> bool:
         delivery.delivered_at = now
         # A callback held back by the "reorder" fault goes right after the one that
         # overtook it.
-        CallbackDelivery.objects.filter(
-            order_id=delivery.order_id,
+        held = (
+            CallbackDelivery.objects.filter(order_id=delivery.order_id)
+            if delivery.order_id is not None
+            else CallbackDelivery.objects.filter(binding=delivery.binding, order__isnull=True)
+        )
+        held.filter(
             overtake=True,
             state=CallbackDelivery.State.PENDING,
             created_at__lte=delivery.created_at,
@@ -134,9 +138,10 @@ def send(delivery: CallbackDelivery) -> bool:
     delivery.save()
     if not ok:
         logger.info(
-            "sandbox callback %s for order %s: %s",
+            "sandbox callback %s for order %s / binding %s: %s",
             delivery.operation,
             delivery.order_id,
+            delivery.binding_id,
             error or f"HTTP {http_status}",
         )
     return ok

@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from checkout.sandbox import defaults
 
 __all__ = [
+    "BankCancellation",
+    "Binding",
     "CallbackAttempt",
     "CallbackDelivery",
     "CallbackFault",
@@ -88,9 +90,17 @@ class Merchant(models.Model):
     callback_method = models.CharField(max_length=4, choices=Method.choices, default="GET")
     callback_signing = models.CharField(max_length=4, choices=Signing.choices, default="hmac")
     callback_secret = models.CharField(max_length=200, default=defaults.CALLBACK_SECRET)
-    # Adds amount, currency, actionCode, approvedAmount, depositedAmount, refundedAmount
-    # and callbackCreationDate, as support can enable for a real merchant.
+    # Adds amount, currency, actionCode, approvedAmount, depositedAmount and refundedAmount,
+    # as support can enable for a real merchant (callbackCreationDate is always sent).
     callback_extra_params = models.BooleanField(default=False)
+    # The published answers spell errorCode as a string in some methods and a number in
+    # others; this switch answers every method with the other type, so that a client is
+    # tested against both.
+    flip_error_code_type = models.BooleanField(
+        _("errorCode in the other JSON type"),
+        default=False,
+        help_text=_("Every method answers errorCode as a number where it is a string, and back."),
+    )
     fault = models.CharField(max_length=20, choices=Fault.choices, blank=True)
     fault_endpoints = models.CharField(
         max_length=200,
@@ -157,6 +167,18 @@ class Order(models.Model):
     three_ds_trans_id = models.CharField(max_length=36, blank=True)
     # Each seToken pays once: its UUID is kept to refuse a replay.
     setoken_uuid = models.CharField(max_length=64, blank=True)
+    # Stored credentials: the binding the order paid with or created, the transaction
+    # initiator (tii), and whether to store the card once approved (clientId sent,
+    # bindingNotNeeded not). The card is recognised by a keyed fingerprint, never its number.
+    binding = models.ForeignKey(
+        "Binding", on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
+    )
+    tii = models.CharField(max_length=2, blank=True)
+    bind_card = models.BooleanField(default=False)
+    card_fingerprint = models.CharField(max_length=64, blank=True)
+    # The payment's network reference (paymentNetRefNum), what a later merchant-initiated
+    # payment names as originalPaymentNetRefNum.
+    net_ref_num = models.CharField(max_length=12, blank=True)
     approved_amount = models.PositiveBigIntegerField(default=0)
     deposited_amount = models.PositiveBigIntegerField(default=0)
     refunded_amount = models.PositiveBigIntegerField(default=0)
@@ -243,6 +265,67 @@ class Operation(models.Model):
         return f"{self.kind} {self.amount} of {self.order_id}"
 
 
+class BankCancellation(models.IntegerChoices):
+    """Why the issuer closed a stored card: the actionCode its payments are declined with."""
+
+    CLOSED = 125, _("Card closed (not effective)")
+    LOST = 208, _("Card lost")
+    STOLEN = 209, _("Card stolen")
+
+
+class Binding(models.Model):
+    """A stored credential ("binding"): a merchant's client's card, kept by the bank.
+
+    Like an order it keeps only what the bank shows a merchant (masked number, expiry,
+    scheme) and what the test card does (its 3-D Secure kind and issuer answer); the card
+    is recognised by a keyed fingerprint of its number. Its primary key is the bindingId.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="bindings")
+    client_id = models.CharField(max_length=255)
+    card_fingerprint = models.CharField(max_length=64)
+    masked_pan = models.CharField(max_length=19)
+    expiry = models.CharField(max_length=6, help_text=_("YYYYMM"))
+    payment_system = models.CharField(max_length=20, blank=True)
+    three_ds = models.CharField(max_length=20, blank=True)
+    issuer_action_code = models.IntegerField(default=0)
+    card_fault = models.CharField(max_length=20, blank=True)
+    active = models.BooleanField(default=True)
+    # Set when the issuer closed the card: its payments are declined with this actionCode.
+    cancelled_action_code = models.IntegerField(
+        choices=BankCancellation.choices, null=True, blank=True
+    )
+    # The first payment's network reference and time (bindingInfo authRefNum/authDateTime).
+    auth_ref_num = models.CharField(max_length=12)
+    auth_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One active binding per client and card: a second payment reuses it.
+            models.UniqueConstraint(
+                fields=["merchant", "client_id", "card_fingerprint"],
+                condition=Q(active=True),
+                name="sandbox_binding_active_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.masked_pan} of {self.client_id} ({self.id})"
+
+    @property
+    def binding_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def expired(self) -> bool:
+        """The card's expiry month is over."""
+        now = timezone.now()
+        return self.expiry < f"{now.year:04d}{now.month:02d}"
+
+
 class CallbackDelivery(models.Model):
     """One callback notification in the outbox, with its delivery state."""
 
@@ -254,7 +337,13 @@ class CallbackDelivery(models.Model):
         NO_URL = "no_url", _("No callback URL")
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="deliveries")
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="deliveries")
+    # bindingActivityChanged callbacks name a binding and no order.
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="deliveries", null=True, blank=True
+    )
+    binding = models.ForeignKey(
+        Binding, on_delete=models.CASCADE, related_name="deliveries", null=True, blank=True
+    )
     operation = models.CharField(max_length=30)
     status = models.CharField(max_length=1)
     url = models.CharField(max_length=512, blank=True)
@@ -277,7 +366,7 @@ class CallbackDelivery(models.Model):
         indexes = [models.Index(fields=["state", "next_attempt_at"])]
 
     def __str__(self) -> str:
-        return f"{self.operation}/{self.status} for {self.order_id}"
+        return f"{self.operation}/{self.status} for {self.order_id or self.binding_id}"
 
 
 class CallbackAttempt(models.Model):

@@ -14,8 +14,10 @@ from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from checkout.sandbox.cards import (
+    CARDS,
     UNKNOWN_CARD_ACTION_CODE,
     ThreeDS,
     card_for,
@@ -23,23 +25,45 @@ from checkout.sandbox.cards import (
     mask_pan,
     payment_system,
 )
-from checkout.sandbox.models import Merchant, Operation, Order, OrderStatus
-from checkout.sandbox.outbox import enqueue
+from checkout.sandbox.models import (
+    BankCancellation,
+    Binding,
+    Merchant,
+    Operation,
+    Order,
+    OrderStatus,
+)
+from checkout.sandbox.outbox import enqueue, enqueue_binding
 
 __all__ = [
+    "EXPIRED_CARD_ACTION_CODE",
+    "ChargeCard",
     "NewOrder",
     "ProcessingError",
     "action_description",
+    "bind_card",
+    "cancel_binding_at_bank",
+    "card_fingerprint",
+    "card_from_binding",
+    "card_from_pan",
     "deposit",
+    "expire_binding",
     "expire_due_orders",
     "expire_if_due",
+    "extend_binding",
     "finish_3ds",
     "finish_url",
+    "pay_registered",
     "refund",
+    "register",
     "register_and_pay",
     "reverse",
     "start_acs",
+    "unbind_card",
 ]
+
+#: What the issuer answers for a stored card past its expiry.
+EXPIRED_CARD_ACTION_CODE = 101
 
 S = OrderStatus
 
@@ -73,6 +97,61 @@ class NewOrder:
     dynamic_callback_url: str = ""
 
 
+@dataclass(frozen=True, repr=False)
+class ChargeCard:
+    """The card an order is charged to: what the bank keeps of it, never its number."""
+
+    masked_pan: str
+    expiry: str
+    payment_system: str
+    three_ds: str
+    issuer_action_code: int
+    fault: str = ""
+    fingerprint: str = ""
+    binding: Binding | None = None
+
+    def __repr__(self) -> str:
+        return f"<ChargeCard {self.masked_pan}>"
+
+
+def card_fingerprint(pan: str) -> str:
+    """A keyed digest that recognises a card again without keeping its number."""
+    return salted_hmac("checkout.sandbox.binding", pan, algorithm="sha256").hexdigest()
+
+
+def card_from_pan(pan: str, expiry: str) -> ChargeCard:
+    """The test card with this number (an unknown number is declined, 71015)."""
+    card = card_for(pan)
+    return ChargeCard(
+        masked_pan=mask_pan(pan),
+        expiry=expiry,
+        payment_system=payment_system(pan),
+        three_ds=card.three_ds if card else ThreeDS.NONE,
+        issuer_action_code=card.action_code if card else UNKNOWN_CARD_ACTION_CODE,
+        fault=card.fault if card else "",
+        fingerprint=card_fingerprint(pan),
+    )
+
+
+def card_from_binding(binding: Binding) -> ChargeCard:
+    """The stored card: the issuer declines a closed (101 expired, or the bank's code) one."""
+    action_code = binding.issuer_action_code
+    if binding.cancelled_action_code is not None:
+        action_code = binding.cancelled_action_code
+    elif binding.expired:
+        action_code = EXPIRED_CARD_ACTION_CODE
+    return ChargeCard(
+        masked_pan=binding.masked_pan,
+        expiry=binding.expiry,
+        payment_system=binding.payment_system,
+        three_ds=binding.three_ds or ThreeDS.NONE,
+        issuer_action_code=action_code,
+        fault=binding.card_fault,
+        fingerprint=binding.card_fingerprint,
+        binding=binding,
+    )
+
+
 def _approval_code() -> str:
     return f"{secrets.randbelow(10**6):06d}"
 
@@ -90,23 +169,9 @@ def _eci(order: Order, authenticated: bool) -> str:
     return "05" if visa else "02"
 
 
-def register_and_pay(
-    merchant: Merchant,
-    new: NewOrder,
-    *,
-    pan: str,
-    expiry: str,
-    cardholder_name: str,
-    setoken_uuid: str = "",
-) -> Order:
-    """Register the order and run the card (instantPayment.do).
-
-    The card number is used here to pick the test card and to mask it; only the masked
-    number is stored.
-    """
-    card = card_for(pan)
+def _new_order(merchant: Merchant, new: NewOrder) -> Order:
     now = timezone.now()
-    order = Order(
+    return Order(
         merchant=merchant,
         order_number=new.order_number,
         amount=new.amount,
@@ -121,31 +186,102 @@ def register_and_pay(
         client_id=new.client_id,
         json_params=new.json_params or {},
         preauth=new.preauth,
-        masked_pan=mask_pan(pan),
-        expiration=expiry,
-        cardholder_name=cardholder_name,
-        payment_system=payment_system(pan),
-        three_ds=card.three_ds if card else ThreeDS.NONE,
-        issuer_action_code=card.action_code if card else UNKNOWN_CARD_ACTION_CODE,
-        setoken_uuid=setoken_uuid,
         created_at=now,
         expires_at=now + timedelta(seconds=new.session_timeout),
     )
+
+
+def _take_card(
+    order: Order, card: ChargeCard, *, tii: str, merchant_initiated: bool, bind: bool
+) -> None:
+    """Put the card on the order. A merchant-initiated payment on stored credentials is
+    never 3-D Secure and always one-phase."""
+    order.masked_pan = card.masked_pan
+    order.expiration = card.expiry
+    order.payment_system = card.payment_system
+    order.three_ds = ThreeDS.NONE if merchant_initiated else card.three_ds
+    order.issuer_action_code = card.issuer_action_code
+    order.tii = tii
+    if merchant_initiated:
+        order.preauth = False
+    if card.binding is not None:
+        order.binding = card.binding
+        order.client_id = order.client_id or card.binding.client_id
+    else:
+        order.bind_card = bind and bool(order.client_id)
+        order.card_fingerprint = card.fingerprint
+
+
+def _run_card(order: Order) -> None:
+    """Authorise at once, or send the shopper to the ACS first. Caller holds the lock."""
+    if order.three_ds == ThreeDS.NONE:
+        _authorise(order, order.issuer_action_code)
+    else:
+        # The shopper goes to the ACS next (acsRedirect.do or a POST to acsUrl).
+        order.three_ds_trans_id = str(uuid.uuid4())
+        order.save(update_fields=["three_ds_trans_id"])
+
+
+def register_and_pay(
+    merchant: Merchant,
+    new: NewOrder,
+    *,
+    card: ChargeCard,
+    cardholder_name: str,
+    setoken_uuid: str = "",
+    tii: str = "",
+    merchant_initiated: bool = False,
+    bind: bool = False,
+) -> Order:
+    """Register the order and run the card (instantPayment.do).
+
+    The card number was used by the caller to pick the test card and to mask it; only the
+    masked number (and a keyed fingerprint, to recognise a stored card) is kept.
+    """
+    order = _new_order(merchant, new)
+    order.cardholder_name = cardholder_name
+    order.setoken_uuid = setoken_uuid
+    _take_card(order, card, tii=tii, merchant_initiated=merchant_initiated, bind=bind)
     try:
         with transaction.atomic():
             order.save(force_insert=True)
-            if order.three_ds == ThreeDS.NONE:
-                _authorise(order, order.issuer_action_code)
-            else:
-                # The shopper goes to the ACS next (acsRedirect.do or a POST to acsUrl).
-                order.three_ds_trans_id = str(uuid.uuid4())
-                order.save(update_fields=["three_ds_trans_id"])
+            _run_card(order)
     except IntegrityError as err:
         taken = Order.objects.filter(merchant=merchant, order_number=new.order_number).exists()
         if taken:
             raise ProcessingError(1, "Order with this number was already processed") from err
         raise ProcessingError(5, "This seToken was already used") from err
     return order
+
+
+def register(merchant: Merchant, new: NewOrder) -> Order:
+    """Register an order to be paid later (register.do), e.g. by paymentOrderBinding.do."""
+    order = _new_order(merchant, new)
+    try:
+        order.save(force_insert=True)
+    except IntegrityError as err:
+        raise ProcessingError(1, "Order with this number was already processed") from err
+    return order
+
+
+def pay_registered(
+    order: Order, card: ChargeCard, *, tii: str, merchant_initiated: bool, ip: str = ""
+) -> Order:
+    """Pay a registered order with a stored card (paymentOrderBinding.do)."""
+    order = expire_if_due(order)
+    with transaction.atomic():
+        locked = _locked(order.pk)
+        if locked.status != S.REGISTERED or locked.three_ds_trans_id:
+            raise ProcessingError(7, "The order cannot be paid in its current state")
+        binding = card.binding
+        if binding is not None and locked.client_id and locked.client_id != binding.client_id:
+            raise ProcessingError(2, "Binding not found")
+        _take_card(locked, card, tii=tii, merchant_initiated=merchant_initiated, bind=False)
+        if ip:
+            locked.ip = ip
+        locked.save()
+        _run_card(locked)
+    return locked
 
 
 def _authorise(order: Order, action_code: int, *, authenticated: bool = False) -> None:
@@ -156,6 +292,7 @@ def _authorise(order: Order, action_code: int, *, authenticated: bool = False) -
         order.action_code = 0
         order.approval_code = _approval_code()
         order.auth_ref_num = _reference_number()
+        order.net_ref_num = _reference_number()
         order.approved_amount = order.amount
         order.auth_at = now
         if order.preauth:
@@ -164,6 +301,7 @@ def _authorise(order: Order, action_code: int, *, authenticated: bool = False) -
             order.status = S.DEPOSITED
             order.deposited_amount = order.amount
             order.deposited_at = now
+        created = _store_card(order) if order.bind_card and order.binding_id is None else None
         order.save()
         Operation.objects.create(
             order=order,
@@ -178,6 +316,8 @@ def _authorise(order: Order, action_code: int, *, authenticated: bool = False) -
                 order=order, kind=Operation.Kind.DEPOSIT, amount=order.amount, created_at=now
             )
         enqueue(order, "approved" if order.preauth else "deposited", success=True)
+        if created is not None:
+            enqueue(order, "bindingCreated", success=True, binding=created)
     else:
         order.status = S.DECLINED
         order.action_code = action_code
@@ -186,6 +326,52 @@ def _authorise(order: Order, action_code: int, *, authenticated: bool = False) -
             order=order, kind=Operation.Kind.DECLINE, action_code=action_code, created_at=now
         )
         enqueue(order, "approved" if order.preauth else "deposited", success=False)
+
+
+def _store_card(order: Order) -> Binding | None:
+    """Bind the approved card to the order's client; None when an active binding of the
+    same card is reused (no bindingCreated then). Caller holds the order's lock."""
+    lookup = {
+        "merchant": order.merchant,
+        "client_id": order.client_id,
+        "card_fingerprint": order.card_fingerprint,
+        "active": True,
+    }
+    existing = Binding.objects.select_for_update().filter(**lookup).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                created = Binding.objects.create(
+                    **lookup,
+                    masked_pan=order.masked_pan,
+                    expiry=order.expiration,
+                    payment_system=order.payment_system,
+                    three_ds=order.three_ds,
+                    issuer_action_code=order.issuer_action_code,
+                    card_fault=_card_fault(order.card_fingerprint),
+                    auth_ref_num=order.net_ref_num,
+                    auth_at=order.auth_at or timezone.now(),
+                )
+            order.binding = created
+            return created
+        except IntegrityError:
+            # A concurrent payment of the same card bound it first: the schema decides.
+            existing = Binding.objects.get(**lookup)
+    if order.expiration > existing.expiry:
+        # A renewed card (same number, later expiry) renews the stored credential.
+        existing.expiry = order.expiration
+        existing.save(update_fields=["expiry"])
+    order.binding = existing
+    return None
+
+
+def _card_fault(fingerprint: str) -> str:
+    """The transport fault of the test card with this fingerprint, which the order does
+    not keep (a stored fault card keeps spoiling its answers)."""
+    for card in CARDS:
+        if card.fault and card_fingerprint(card.pan) == fingerprint:
+            return card.fault
+    return ""
 
 
 def _locked(order_id: uuid.UUID) -> Order:
@@ -365,4 +551,64 @@ def refund(
             created_at=now,
         )
         enqueue(locked, "refunded", success=True)
+    return locked
+
+
+# --- stored credentials (bindings) ---------------------------------------------------------
+
+
+def _locked_binding(binding: Binding) -> Binding:
+    return Binding.objects.select_for_update().select_related("merchant").get(pk=binding.pk)
+
+
+def unbind_card(binding: Binding) -> Binding:
+    """Deactivate a binding (unBindCard.do); notified as bindingActivityChanged, status 0."""
+    with transaction.atomic():
+        locked = _locked_binding(binding)
+        if not locked.active:
+            raise ProcessingError(2, "Binding is not active")
+        locked.active = False
+        locked.save(update_fields=["active"])
+        enqueue_binding(locked, "bindingActivityChanged", success=False)
+    return locked
+
+
+def bind_card(binding: Binding) -> Binding:
+    """Reactivate an unbound binding (bindCard.do); bindingActivityChanged, status 1."""
+    with transaction.atomic():
+        locked = _locked_binding(binding)
+        if locked.active:
+            raise ProcessingError(2, "Binding is already active")
+        locked.active = True
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=["active"])
+        except IntegrityError as err:
+            raise ProcessingError(2, "Another binding of this card is active") from err
+        enqueue_binding(locked, "bindingActivityChanged", success=True)
+    return locked
+
+
+def extend_binding(binding: Binding, new_expiry: str) -> Binding:
+    """Set a binding's card expiry (extendBinding.do)."""
+    with transaction.atomic():
+        locked = _locked_binding(binding)
+        locked.expiry = new_expiry
+        locked.save(update_fields=["expiry"])
+    return locked
+
+
+def expire_binding(binding: Binding) -> Binding:
+    """Console: the card's expiry becomes last month."""
+    now = timezone.now()
+    year, month = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
+    return extend_binding(binding, f"{year:04d}{month:02d}")
+
+
+def cancel_binding_at_bank(binding: Binding, action_code: int = BankCancellation.CLOSED) -> Binding:
+    """Console: the issuer closed the card; its payments are declined with ``action_code``."""
+    with transaction.atomic():
+        locked = _locked_binding(binding)
+        locked.cancelled_action_code = action_code
+        locked.save(update_fields=["cancelled_action_code"])
     return locked

@@ -16,10 +16,11 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checkout.money import format_money
 from checkout.sandbox import crypto, processing
@@ -27,6 +28,8 @@ from checkout.sandbox.cards import CARDS, ONE_TIME_CODE
 from checkout.sandbox.conf import sandbox_active, sandbox_settings
 from checkout.sandbox.faults import MAGIC_AMOUNTS, MAGIC_CALLBACK_AMOUNTS
 from checkout.sandbox.models import (
+    BankCancellation,
+    Binding,
     CallbackDelivery,
     CallbackFault,
     Fault,
@@ -37,10 +40,13 @@ from checkout.sandbox.money import format_minor
 from checkout.sandbox.outbox import merchant_callback_url
 
 __all__ = [
+    "BindingActionForm",
     "MerchantForm",
     "View",
     "acs",
     "acs_redirect",
+    "binding_action",
+    "bindings",
     "callback_public_key",
     "callbacks",
     "index",
@@ -200,6 +206,7 @@ class MerchantForm(_ModelForm):
             "fault_endpoints",
             "fault_remaining",
             "callback_fault",
+            "flip_error_code_type",
         ]
 
 
@@ -290,3 +297,82 @@ def callbacks(request: HttpRequest) -> HttpResponse:
 def callback_public_key(request: HttpRequest) -> HttpResponse:
     """The PEM public key that verifies asymmetric callback checksums."""
     return HttpResponse(crypto.current_key().public_pem, content_type="application/x-pem-file")
+
+
+# --- stored credentials (bindings) -------------------------------------------------------------
+
+
+class BindingActionForm(forms.Form):
+    """What the bank does to a stored card from the console."""
+
+    EXPIRE = "expire"
+    CANCEL = "cancel"
+    UNBIND = "unbind"
+
+    action = forms.ChoiceField(
+        choices=[
+            (EXPIRE, gettext_lazy("Expire (expiry becomes last month)")),
+            (CANCEL, gettext_lazy("Cancel at the bank")),
+            (UNBIND, gettext_lazy("Unbind")),
+        ]
+    )
+    action_code = forms.TypedChoiceField(
+        label=gettext_lazy("Decline code"),
+        choices=BankCancellation.choices,
+        coerce=int,
+        required=False,
+    )
+
+
+@never_cache
+@sandbox_page
+@require_GET
+def bindings(request: HttpRequest) -> HttpResponse:
+    """Every stored card, with what the bank can do to it."""
+    return render(
+        request,
+        "checkout_sandbox/bindings.html",
+        {
+            "bindings": Binding.objects.select_related("merchant")[:200],
+            "cancellations": BankCancellation.choices,
+        },
+    )
+
+
+@never_cache
+@sandbox_page
+@require_POST
+@csrf_protect
+def binding_action(request: HttpRequest, binding_id: uuid.UUID) -> HttpResponse:
+    """Expire a stored card, have the bank cancel it, or unbind it."""
+    binding = get_object_or_404(Binding, pk=binding_id)
+    form = BindingActionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Unknown action."))
+        return redirect("checkout_sandbox:bindings")
+    action = form.cleaned_data["action"]
+    if action == BindingActionForm.EXPIRE:
+        binding = processing.expire_binding(binding)
+        messages.success(
+            request, _("Binding %(masked_pan)s now expires %(expiry)s.") % _describe(binding)
+        )
+    elif action == BindingActionForm.CANCEL:
+        code = form.cleaned_data["action_code"] or BankCancellation.CLOSED
+        binding = processing.cancel_binding_at_bank(binding, code)
+        messages.success(
+            request,
+            _("The bank cancelled %(masked_pan)s: its payments are declined with %(code)s.")
+            % {**_describe(binding), "code": code},
+        )
+    else:
+        try:
+            binding = processing.unbind_card(binding)
+        except processing.ProcessingError:
+            messages.error(request, _("Binding %(masked_pan)s is not active.") % _describe(binding))
+        else:
+            messages.success(request, _("Binding %(masked_pan)s unbound.") % _describe(binding))
+    return redirect("checkout_sandbox:bindings")
+
+
+def _describe(binding: Binding) -> dict[str, str]:
+    return {"masked_pan": binding.masked_pan, "expiry": binding.expiry}
