@@ -145,6 +145,8 @@ def run_checks(
     try:
         if gateway and configured and client is not None:
             reachable = _check_credentials(report, client)
+            if reachable and checkout_settings.SAVED_CARDS["enabled"]:
+                _check_stored_credentials(report, client)
         _check_setoken_key(report, client if reachable else None)
     finally:
         if own_client is not None:
@@ -340,6 +342,42 @@ def _check_credentials(report: _Report, client: GatewayClient) -> bool:
         % {"url": url, "number": number},
     )
     return True
+
+
+def _check_stored_credentials(report: _Report, client: GatewayClient) -> None:
+    """Saved cards are on: ask getBindings.do for a made-up client (read-only)."""
+    client_id = "golive-" + secrets.token_hex(8)
+    url = client.rest_url("getBindings.do")
+    try:
+        client.get_bindings(client_id)
+    except GatewayRefused as err:
+        report.problem(
+            "gateway.stored_credentials",
+            _("The gateway refuses stored credentials"),
+            _(
+                "SAVED_CARDS is on, but %(url)s answered errorCode %(code)s (%(message)s) "
+                "for a made-up client. Ask JCC to enable stored credentials (bindings) and "
+                "merchant-initiated payments for this merchant, or turn SAVED_CARDS off."
+            )
+            % {"url": url, "code": err.code, "message": err.gateway_message or "-"},
+        )
+        return
+    except GatewayUnavailable as err:
+        report.warning(
+            "gateway.stored_credentials",
+            _("Stored credentials could not be checked"),
+            _("The card list query to %(url)s failed: %(error)s.") % {"url": url, "error": err},
+        )
+        return
+    report.ok(
+        "gateway.stored_credentials",
+        _("The gateway answers for stored credentials"),
+        _(
+            "Asked %(url)s for the cards of a made-up client; it answered without refusing "
+            "the method, so saved cards can be listed and removed. Nothing was stored."
+        )
+        % {"url": url},
+    )
 
 
 def _check_site_url(report: _Report) -> None:

@@ -233,6 +233,8 @@ def test_a_clean_production_config_passes_and_moves_no_money(production, https_s
     assert found["gateway.credentials"].level == Level.OK
     assert found["setoken.key"].level == Level.OK
     assert "is valid until" in found["setoken.key"].title
+    # Saved cards are on in these settings: getBindings.do answered for a made-up client.
+    assert found["gateway.stored_credentials"].level == Level.OK
     assert money_records() == before
 
 
@@ -323,6 +325,27 @@ def test_an_unexpected_error_code_is_a_warning(production):
     assert sent[0].form["userName"] == defaults.MERCHANT_LOGIN
     assert findings["setoken.key"].level == Level.WARNING
     assert "no unexpired RSA key" in findings["setoken.key"].explanation
+
+
+def test_stored_credentials_refused_by_the_gateway_are_a_problem(production):
+    with running_gateway() as gateway:
+        gateway.on(
+            "rest/getOrderStatusExtended.do",
+            reply({"errorCode": "6", "errorMessage": "Order not found"}),
+        )
+        gateway.on(
+            "rest/getBindings.do", reply({"errorCode": "5", "errorMessage": "Access denied"})
+        )
+        gateway.on("se/keys.do", reply({"keys": []}), method="GET")
+        configure(production, GATEWAY_URL=gateway.base_url)
+        findings = by_check(run_checks())
+        asked = gateway.requests_to("rest/getBindings.do")
+        configure(production, GATEWAY_URL=gateway.base_url, SAVED_CARDS={"enabled": False})
+        without = by_check(run_checks())
+    finding = findings["gateway.stored_credentials"]
+    assert finding.level == Level.PROBLEM and "errorCode 5 (Access denied)" in finding.explanation
+    assert len(asked) == 1 and asked[0].form["clientId"].startswith("golive-")
+    assert "gateway.stored_credentials" not in without
 
 
 def test_the_sandbox_standing_in_for_the_gateway_is_a_problem(sandbox_url):
