@@ -32,6 +32,7 @@ from checkout.services.saved_cards import (
     reconcile_wallet,
     remove_card,
 )
+from checkout.setoken import build_binding_setoken, current_public_key
 from tests.test_flow import (
     APPROVE,
     CHALLENGE,
@@ -291,6 +292,24 @@ def test_another_shoppers_card_cannot_be_used(client, shopper):
     response = client.post(card_url(order), {"saved_card": str(card.public_id), "cvc": "321"})
     assert response.status_code == 200 and "can no longer be used" in response.content.decode()
     assert not order.payments.exists()
+
+
+def test_a_forged_token_with_another_shoppers_binding_is_refused(client, shopper):
+    theirs = save_card(client, shopper)
+    other = get_user_model().objects.create_user("eve", "eve@shop.example", "pw-eve-2026")
+    client.force_login(other)
+    mine = save_card(client, other, CHALLENGE)
+    order = shopper_order(client, other)
+    # Eve posts her own card's id with a token she built around Ana's bindingId.
+    token = build_binding_setoken(theirs.binding_id, "321", current_public_key())
+    client.post(card_url(order), {"saved_card": str(mine.public_id), "se_token": token})
+    payment = latest(order)
+    assert payment.status == S.FAILED and sent(payment)["clientId"] == mine.wallet.client_id
+    assert (
+        not BankOrder.objects.filter(binding_id=theirs.binding_id)
+        .exclude(pk=theirs.first_payment.gateway_order_id)
+        .exists()
+    )
 
 
 def test_an_order_made_for_a_shopper_shows_their_cards_only_to_them(client, shopper):
