@@ -24,6 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_safe
 
 from checkout import access, cardpage, paying
+from checkout.api.returns import api_return_url
 from checkout.conf import checkout_settings
 from checkout.declines import payment_message
 from checkout.exceptions import GatewayError
@@ -350,6 +351,11 @@ def gateway_return(request: HttpRequest) -> HttpResponse:
     payment, _reached = _throttled_refresh(
         payment, source=Source.THREEDS_RETURN, throttle=not owner
     )
+    # Paid through the API: back to the front end that asked for it (its return_url was
+    # checked against API_RETURN_URLS); it reads the payment with its client secret.
+    front_end = api_return_url(payment)
+    if front_end is not None:
+        return _see_other(front_end)
     if not owner:
         return render(request, "checkout/neutral.html", {})
     return _see_other(_status_url(payment))

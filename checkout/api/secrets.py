@@ -70,11 +70,11 @@ def issue_client_secret(order: Order, *, lifetime: int | None = None) -> str:
     return f"{PREFIX}{selector}_{validator}"
 
 
-def authenticate(value: str, order: Order) -> ClientSecret:
+def authenticate(value: str, order: Order | None) -> ClientSecret:
     """The secret row that ``value`` is, if it opens ``order``; SecretRefused otherwise.
 
-    An unknown secret and another order's secret are refused alike (INVALID), so that a
-    secret tells nothing about orders it does not open.
+    An unknown secret, another order's secret and an order that does not exist (None) are
+    refused alike (INVALID), so that a secret tells nothing about orders it does not open.
     """
     if not value:
         raise SecretRefused(SecretRefused.MISSING)
@@ -86,7 +86,7 @@ def authenticate(value: str, order: Order) -> ClientSecret:
     # The comparison runs whether or not a row was found, in constant time.
     stored = row.digest if row is not None else "0" * 64
     valid = hmac.compare_digest(stored, _digest(validator))
-    if row is None or not valid or row.order_id != order.pk:
+    if row is None or not valid or order is None or row.order_id != order.pk:
         raise SecretRefused(SecretRefused.INVALID)
     if row.expires_at <= timezone.now():
         raise SecretRefused(SecretRefused.EXPIRED)
