@@ -110,6 +110,19 @@ DEFAULTS: dict[str, Any] = {
     # merchant payments without CVC); check_every: seconds between two comparisons of a
     # wallet with getBindings.do by checkout_sync (0: never).
     "SAVED_CARDS": {"enabled": False, "ask_cvc": True, "check_every": 24 * 60 * 60},
+    # The JSON API for headless storefronts (docs/integrating/headless.md).
+    # API_ALLOWED_ORIGINS: origins ("https://shop.example", scheme, host and port) whose
+    # pages may call the API from the browser (CORS); none by default, so only pages of the
+    # shop's own origin can. No cookies are ever allowed: the client secret authenticates.
+    "API_ALLOWED_ORIGINS": [],
+    # API_RETURN_URLS: where the shopper may be sent back after 3-D Secure, as the
+    # return_url of a payment: absolute URL prefixes ("https://shop.example/checkout/"), or
+    # paths ("/headless/") on the shop's own origin. A return_url matches an entry with the
+    # same scheme, host and port whose path starts with the entry's path. Empty: none.
+    "API_RETURN_URLS": [],
+    # Seconds a client secret (checkout.api.issue_client_secret) stays valid; a payment
+    # started with it extends it to SESSION_TIMEOUT (plus a margin) beyond that payment.
+    "API_CLIENT_SECRET_LIFETIME": 60 * 60,
     # Days after which checkout_prune deletes gateway exchange rows and callback
     # notifications, and clears the shopper's personal data from orders (counted from the
     # order's creation). 0 or None keeps them for good. Missing keys keep their defaults.
@@ -189,6 +202,10 @@ class CheckoutSettings:
             value = {**DEFAULTS["SAVED_CARDS"], **value}
         elif name == "RETENTION":
             value = merged_retention(value)
+        elif name in ("API_ALLOWED_ORIGINS", "API_RETURN_URLS"):
+            if isinstance(value, str):
+                value = value.split(",")
+            value = [str(entry).strip() for entry in value if str(entry).strip()]
         elif name == "SITE_URL":
             value = str(value).rstrip("/")
         elif name == "CARDHOLDER_NAME":

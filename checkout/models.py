@@ -29,6 +29,8 @@ __all__ = [
     "ACTIVE_STATUSES",
     "SECURED_STATUSES",
     "UNSUCCESSFUL_STATUSES",
+    "ApiSubmission",
+    "ClientSecret",
     "Exchange",
     "Notification",
     "Order",
@@ -626,3 +628,74 @@ class Notification(models.Model):
     def __str__(self) -> str:
         op = self.params.get("operation", "?")
         return f"{self.params.get('orderNumber', '?')} {op}"
+
+
+class ClientSecret(models.Model):
+    """A secret that lets a shop's front end pay one order through the JSON API.
+
+    Only its digest is kept: the secret is ``cs_<selector>_<validator>``; the selector finds
+    the row, the SHA-256 of the validator is compared in constant time
+    (``checkout.api.secrets``). It opens its own order and no other.
+    """
+
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="client_secrets"
+    )
+    selector = models.CharField(verbose_name=_("selector"), max_length=16, unique=True)
+    digest = models.CharField(verbose_name=_("digest"), max_length=64)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(verbose_name=_("expires at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("API client secret")
+        verbose_name_plural = _("API client secrets")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Client secret {self.selector[:6]}… of {self.order}"
+
+
+class ApiSubmission(models.Model):
+    """A payment submitted through the JSON API: the attempt it started, where the shopper
+    goes back to after 3-D Secure, and, under an ``Idempotency-Key``, the first answer."""
+
+    secret = models.ForeignKey(
+        ClientSecret,
+        verbose_name=_("client secret"),
+        on_delete=models.CASCADE,
+        related_name="submissions",
+    )
+    # Null, not "", for submissions without an Idempotency-Key: NULLs never collide in the
+    # unique constraint below.
+    idempotency_key = models.CharField(  # noqa: DJ001
+        verbose_name=_("idempotency key"), max_length=255, null=True, blank=True
+    )
+    # SHA-256 of the request body: the same key with another body is refused.
+    fingerprint = models.CharField(verbose_name=_("request fingerprint"), max_length=64)
+    payment = models.OneToOneField(
+        Payment,
+        verbose_name=_("payment"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_submission",
+    )
+    return_url = models.CharField(verbose_name=_("return URL"), max_length=2000, blank=True)
+    response_status = models.PositiveSmallIntegerField(
+        verbose_name=_("response status"), null=True, blank=True
+    )
+    response_body = models.JSONField(verbose_name=_("response body"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("API payment submission")
+        verbose_name_plural = _("API payment submissions")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["secret", "idempotency_key"], name="jcc_checkout_one_answer_per_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"API submission {self.pk} ({self.payment or 'no attempt'})"

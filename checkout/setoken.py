@@ -31,6 +31,7 @@ __all__ = [
     "build_setoken",
     "choose_key",
     "current_public_key",
+    "public_key_expiry",
     "setoken_plaintext",
 ]
 
@@ -163,6 +164,7 @@ def current_public_key(client: GatewayClient | None = None) -> str | None:
         lifetime = max(1, int((best.expires_at - now).total_seconds()))
     try:
         cache.set(cache_key, pem, timeout=lifetime)
+        cache.set(cache_key + ":expires", best.expires_at, timeout=lifetime)
     except Exception:
         logger.warning("could not cache the seToken key", exc_info=True)
     return pem
@@ -189,3 +191,15 @@ def build_binding_setoken(
     if len(plaintext) > key.key_size // 8 - 11:
         raise ValueError("The seToken data does not fit in one RSA block of this key.")
     return base64.b64encode(key.encrypt(plaintext, padding.PKCS1v15())).decode("ascii")
+
+
+def public_key_expiry(client: GatewayClient | None = None) -> datetime | None:
+    """When the key current_public_key() gave expires: None for a key from the settings,
+    one without an expiry, or one no longer cached."""
+    if checkout_settings.SETOKEN_PUBLIC_KEY:
+        return None
+    try:
+        expires = cache.get(_cache_key(client or get_client()) + ":expires")
+    except Exception:
+        return None
+    return expires if isinstance(expires, datetime) else None

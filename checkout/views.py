@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -24,25 +23,19 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_safe
 
-from checkout import access, cardpage
+from checkout import access, cardpage, paying
+from checkout.api.returns import api_return_url
 from checkout.conf import checkout_settings
 from checkout.declines import payment_message
-from checkout.exceptions import GatewayError, GatewayUnavailable, OrderNotPayable
+from checkout.exceptions import GatewayError
 from checkout.forms import CardForm, SavedCardForm
 from checkout.gateway import get_client
 from checkout.i18n import page_language
 from checkout.models import Order, Payment
-from checkout.ratelimit import check_payment_attempt, client_ip, client_key
-from checkout.services import (
-    abandon_payment,
-    refresh_payment,
-    saved_cards,
-    start_payment,
-    submit_payment,
-)
+from checkout.ratelimit import check_payment_attempt
+from checkout.services import saved_cards
 from checkout.setoken import build_binding_setoken, build_setoken, current_public_key
 from checkout.status import (
-    BLOCKING_STATUSES,
     UNCONFIRMED_STATUSES,
     UNSUCCESSFUL_STATUSES,
     PaymentStatus,
@@ -56,7 +49,7 @@ logger = logging.getLogger(__name__)
 S = PaymentStatus
 
 #: Seconds between two status queries for the same payment triggered by page loads.
-REFRESH_THROTTLE = 2
+REFRESH_THROTTLE = paying.REFRESH_THROTTLE
 #: Seconds after which the "confirming" page reloads itself.
 CONFIRM_REFRESH = 3
 
@@ -139,43 +132,8 @@ def _merchant_name(request: HttpRequest) -> str:
     return str(checkout_settings.MERCHANT_NAME or request.get_host().split(":")[0])
 
 
-def _throttled_refresh(
-    payment: Payment, *, source: str, throttle: bool = True
-) -> tuple[Payment, bool]:
-    """Refresh ``payment``, at most once per REFRESH_THROTTLE seconds unless told otherwise.
-
-    Returns the payment and whether the gateway could be asked (False when it could not
-    be reached, or when the cache that throttles the queries is down).
-    """
-    try:
-        fresh = cache.add(f"checkout:refresh:{payment.pk}", 1, timeout=REFRESH_THROTTLE)
-    except Exception:
-        logger.exception("payment %s: refresh throttle unavailable (cache)", payment.order_number)
-        if throttle:
-            # Unthrottled page loads could flood the gateway with status queries: answer
-            # as if it could not be asked (503, retry); a callback or checkout_sync settles
-            # the payment meanwhile.
-            payment.refresh_from_db()
-            return payment, False
-        fresh = True
-    if throttle and not fresh:
-        payment.refresh_from_db()
-        return payment, True
-    try:
-        payment, _ = refresh_payment(payment, source=source)
-    except GatewayError as err:
-        logger.warning("payment %s: status query failed: %s", payment.order_number, err)
-        payment.refresh_from_db()
-        return payment, False
-    return payment, True
-
-
-def _blocking_payment(order: Order) -> Payment | None:
-    """The attempt that stops a new one from starting (secured, active or under review)."""
-    for payment in order.payments.all():
-        if payment.status in BLOCKING_STATUSES:
-            return payment
-    return None
+_throttled_refresh = paying.throttled_refresh
+_blocking_payment = paying.blocking_payment
 
 
 def _expired_response(request: HttpRequest, order: Order) -> HttpResponse:
@@ -269,12 +227,6 @@ def _render_card(
     return render(request, "checkout/card.html", context)
 
 
-_SAVING_TII: dict[str, str] = {
-    Order.Recurrence.RECURRING: "RI",
-    Order.Recurrence.INSTALMENTS: "II",
-}
-
-
 @sensitive_variables()
 def _pay(request: HttpRequest, order: Order, form: CardForm | SavedCardForm) -> HttpResponse:
     data = form.cleaned_data
@@ -307,46 +259,35 @@ def _pay(request: HttpRequest, order: Order, form: CardForm | SavedCardForm) -> 
         if data.get("save_card") or order.recurrence:
             wallet = saved_cards.shopper_wallet(request, order, create=True)
             if wallet is not None:
-                tii = _SAVING_TII.get(order.recurrence, "CI")
-    try:
-        # The attempt carries the key of the address counter it is counted on below, so
-        # that it can be given back once its money is secured (from any request or job).
-        payment = start_payment(
-            order, client_key=client_key(request), wallet=wallet, saved_card=saved_card, tii=tii
-        )
-    except OrderNotPayable as err:
-        if err.reason == OrderNotPayable.EXPIRED:
-            return _expired_response(request, order)
+                tii = paying.SAVING_TII.get(order.recurrence, "CI")
+    outcome = paying.pay(
+        request,
+        order,
+        se_token=se_token,
+        card=card,
+        cardholder_name=cardholder_name,
+        wallet=wallet,
+        saved_card=saved_card,
+        tii=tii,
+    )
+    payment = outcome.payment
+    if outcome.kind == outcome.EXPIRED:
+        return _expired_response(request, order)
+    if outcome.kind == outcome.BLOCKED:
         # A double submit, or another tab: show the attempt that is already running.
-        blocking = err.payment
-        if isinstance(blocking, Payment):
-            return _see_other(_status_url(blocking))
+        if payment is not None:
+            return _see_other(_status_url(payment))
         return _see_other(reverse("jcc_checkout:card", args=[order.public_id]))
-    # Counted once the attempt is ours: only an attempt that may reach the gateway counts,
-    # and it stops counting if it secures the money (only failed attempts use the limits).
-    refusal = check_payment_attempt(request, order)
-    if refusal:
-        abandon_payment(payment, reason="attempt limit reached")
-        return _error(request, 429, _("Too many attempts"), refusal, order=order)
-    back_url = request.build_absolute_uri(reverse("jcc_checkout:return"))
-    try:
-        payment, result = submit_payment(
-            payment,
-            back_url=back_url,
-            fail_url=back_url + "?failed=1",
-            card=card,
-            se_token=se_token,
-            cardholder_name=cardholder_name,
-            email=order.email,
-            ip=str(order.ip_address or client_ip(request)),
-        )
-    except GatewayUnavailable:
+    if outcome.kind == outcome.LIMITED:
+        return _error(request, 429, _("Too many attempts"), outcome.message, order=order)
+    if outcome.kind == outcome.UNAVAILABLE or payment is None:
         return _unavailable(request, order)
-    if payment.status != S.AWAITING_3DS or (result is not None and not result.requires_3ds):
+    if not outcome.needs_3ds:
         # Also a payment that a status query moved to AWAITING_3DS while this call ran (an
         # order seen registered before the gateway answered): an answer without 3-D Secure
         # never sends the shopper to the bank; the result page asks the gateway again.
         return _see_other(_status_url(payment))
+    result = outcome.result
     if checkout_settings.THREEDS_METHOD == "post" and result is not None and result.acs_url:
         acs = get_client().acs_post_form(result)
         return render(
@@ -410,6 +351,11 @@ def gateway_return(request: HttpRequest) -> HttpResponse:
     payment, _reached = _throttled_refresh(
         payment, source=Source.THREEDS_RETURN, throttle=not owner
     )
+    # Paid through the API: back to the front end that asked for it (its return_url was
+    # checked against API_RETURN_URLS); it reads the payment with its client secret.
+    front_end = api_return_url(payment)
+    if front_end is not None:
+        return _see_other(front_end)
     if not owner:
         return render(request, "checkout/neutral.html", {})
     return _see_other(_status_url(payment))

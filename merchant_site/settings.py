@@ -168,6 +168,10 @@ CHECKOUT = {
     "CLIENT_IP_HEADER": env.str("CLIENT_IP_HEADER", default=""),
     # Signed-in shoppers save cards and pay with them (JCC enables stored credentials).
     "SAVED_CARDS": {"enabled": env.bool("JCC_SAVED_CARDS", default=True)},
+    # The headless checkout at /headless/ takes the shopper back there after 3-D Secure.
+    "API_RETURN_URLS": ["/headless/"],
+    # Pages of other origins allowed to call the checkout's JSON API (none in the demo).
+    "API_ALLOWED_ORIGINS": env.list("CHECKOUT_API_ALLOWED_ORIGINS", default=[]),
     # The bundled sandbox with DEBUG off: only for benchmarks of a production-like server.
     "SANDBOX_ALLOWED": env.bool("SANDBOX_ALLOWED", default=False),
 }
