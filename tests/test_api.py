@@ -50,8 +50,6 @@ INSUFFICIENT = "4000000000001166"
 HTTP500_AFTER = "4000000000005001"
 CVC = "859"
 RETURN = "http://testserver/shop/done/"
-#: Whether this sandbox keeps the cards it is asked to save (stored credentials).
-SANDBOX_BINDINGS = hasattr(sandbox_models, "Binding")
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -638,28 +636,30 @@ def test_a_saved_card_is_offered_and_paid_by_its_binding_and_cvc(gateway, api, o
     assert (payment.saved_card, payment.tii) == (card, "F")
     sent = Exchange.objects.get(payment=payment, operation="instantPayment.do").request
     assert (sent["tii"], sent["clientId"]) == ("F", card.wallet.client_id)
-    # Only the token travelled: the bindingId and the CVC inside it, no card number.
-    if SANDBOX_BINDINGS:
-        decrypted = crypto.decrypt_setoken(token)
-        assert (decrypted.binding_id, decrypted.pan, decrypted.cvc) == ("b-0001", "", CVC)
-        assert body["payment"]["state"] == "succeeded"
-    else:
-        # This sandbox refuses stored credentials: an answer, not an error of ours.
-        assert body["payment"]["state"] == "failed"
+    # A binding the gateway never made: refused by the gateway, an answer, not our error.
+    assert body["payment"]["state"] == "failed"
 
 
-@pytest.mark.skipif(not SANDBOX_BINDINGS, reason="this sandbox keeps no bindings yet")
 def test_save_a_card_then_pay_with_it(gateway, api, owner):
     first = create_order(amount=1890, currency="EUR", description="Halloumi", owner=owner)
     _r, body = Front(api, first).pay(APPROVE, save_card=True)
     assert body["payment"]["state"] == "succeeded"
     card = SavedCard.objects.get()
+    assert card.first_payment.tii == "CI" and card.network_reference
     second = create_order(amount=990, currency="EUR", description="Honey", owner=owner)
     front = Front(api, second)
     [listed] = front.get()[1]["saved_cards"]["cards"]
+    assert listed["binding_id"] == card.binding_id
     token = build_binding_setoken(card.binding_id, CVC, current_public_key())
     _r, body = front.post({"se_token": token, "saved_card": listed["id"]})
     assert body["payment"]["state"] == "succeeded"
+    payment = Payment.objects.get(public_id=body["payment"]["id"])
+    assert (payment.saved_card, payment.tii) == (card, "F")
+    # Only the token travelled: the bindingId and the CVC inside it, no card number.
+    decrypted = crypto.decrypt_setoken(token)
+    assert (decrypted.binding_id, decrypted.pan, decrypted.cvc) == (card.binding_id, "", CVC)
+    bank = sandbox_models.Order.objects.get(pk=payment.gateway_order_id)
+    assert str(bank.binding_id) == card.binding_id
 
 
 def test_another_wallets_card_cannot_be_used(gateway, api, owner, django_user_model):
