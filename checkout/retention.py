@@ -30,7 +30,7 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from checkout.conf import checkout_settings
-from checkout.models import Exchange, Notification, Order, Payment
+from checkout.models import ClientSecret, Exchange, Notification, Order, Payment
 from checkout.redaction import scrub_personal
 from checkout.signals import order_anonymised
 from checkout.status import FINAL_STATUSES, FULFILMENT_STATUSES, PaymentStatus
@@ -57,6 +57,9 @@ BATCH_SIZE = 500
 #: operation, are open.
 CLOSED_STATUSES = FINAL_STATUSES | {PaymentStatus.PAID, PaymentStatus.PARTLY_REFUNDED}
 
+#: How long after it expired a JSON API client secret is deleted (with its submissions).
+SECRET_AFTERLIFE = timedelta(days=1)
+
 _OPEN_PAYMENT = ~Q(status__in=CLOSED_STATUSES) | ~Q(pending_operation="")
 
 
@@ -74,12 +77,16 @@ class RetentionSummary:
     #: The ages applied, in days (None: kept for good), as in RETENTION.
     ages: Mapping[str, int | None]
     dry_run: bool = False
+    #: JSON API client secrets expired for a day, with the answers kept for their
+    #: Idempotency-Key replays: nothing can use them any more.
+    client_secrets_deleted: int = 0
 
     @property
     def changed(self) -> int:
         return (
             self.exchanges_deleted
             + self.notifications_deleted
+            + self.client_secrets_deleted
             + self.orders_anonymised
             + self.exchanges_scrubbed
         )
@@ -163,7 +170,13 @@ def prune(
         )
         past = Order.objects.filter(anonymised_at__isnull=True, created_at__lt=cutoff).count()
         kept = max(past - orders, 0) if dry_run else past
+    secrets = _delete(
+        ClientSecret.objects.filter(expires_at__lt=now - SECRET_AFTERLIFE),
+        dry_run=dry_run,
+        batch_size=batch_size,
+    )
     return RetentionSummary(
+        client_secrets_deleted=secrets,
         exchanges_deleted=exchanges,
         notifications_deleted=notifications,
         orders_anonymised=orders,

@@ -100,6 +100,32 @@ def snapshot() -> dict[str, list]:
     }
 
 
+# --- JSON API client secrets ----------------------------------------------------------------
+
+
+def test_client_secrets_go_a_day_after_they_expire_with_their_answers():
+    from checkout.api import issue_client_secret
+    from checkout.models import ApiSubmission, ClientSecret
+
+    order = OrderFactory()
+    issue_client_secret(order)
+    issue_client_secret(order)
+    old, young = ClientSecret.objects.order_by("pk")
+    ClientSecret.objects.filter(pk=old.pk).update(expires_at=ago(1.1))
+    ClientSecret.objects.filter(pk=young.pk).update(expires_at=ago(0.9))
+    payment = PaymentFactory(order=order, status=S.DECLINED)
+    ApiSubmission.objects.create(secret=old, fingerprint="f" * 64, payment=payment)
+
+    assert prune(dry_run=True).client_secrets_deleted == 1
+    assert ClientSecret.objects.count() == 2
+    summary = prune()
+
+    assert summary.client_secrets_deleted == 1
+    assert list(ClientSecret.objects.values_list("pk", flat=True)) == [young.pk]
+    assert not ApiSubmission.objects.exists()
+    assert Payment.objects.filter(pk=payment.pk).exists() and Order.objects.filter(pk=order.pk)
+
+
 # --- the exchange log ---------------------------------------------------------------------
 
 

@@ -74,6 +74,11 @@ class Command(BaseCommand):
                 f"{_rows(summary.exchanges_scrubbed, 'exchange row', 'exchange rows')}",
             ),
         ]
+        if summary.client_secrets_deleted:
+            lines.append(
+                f"JSON API client secrets expired over a day ago: {delete} "
+                f"{_rows(summary.client_secrets_deleted, 'secret', 'secrets')} and their answers."
+            )
         if ages["personal_data"] is not None and summary.orders_kept:
             kept = _rows(summary.orders_kept, "older order", "older orders")
             lines.append(
