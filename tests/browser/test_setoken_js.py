@@ -164,3 +164,39 @@ def test_uuid_without_random_uuid(page, key_2048):
     values = {decrypt(key_2048, build(page, spki_pem(key_2048))).split("/")[1] for _ in range(5)}
     assert len(values) == 5
     assert all(uuid.UUID(v).version == 4 and uuid.UUID(v).variant == uuid.RFC_4122 for v in values)
+
+
+def test_a_saved_cards_token_holds_its_binding_and_cvc_only(page, key_2048):
+    blank_page(page)
+    binding = str(uuid.uuid4())
+    token = page.evaluate(
+        "([id, pem]) => checkoutSeToken.buildForBinding(id, ' 7 3 9', pem)",
+        [binding, spki_pem(key_2048)],
+    )
+    stamp, token_uuid, pan, cvc, expiry, md_order, binding_id, holder, source = decrypt(
+        key_2048, token
+    ).split("/")
+    assert TIMESTAMP.match(stamp) and uuid.UUID(token_uuid).version == 4
+    assert (pan, cvc, expiry, md_order, binding_id, holder, source) == (
+        "",
+        "739",
+        "",
+        "",
+        binding,
+        "",
+        "",
+    )
+    errors = page.evaluate(
+        """() => {
+            const attempt = (fn) => { try { fn(); return ""; } catch (e) { return e.message; } };
+            return {
+                noId: attempt(() => checkoutSeToken.plaintextForBinding("", "123")),
+                slash: attempt(() => checkoutSeToken.plaintextForBinding("a/b", "123")),
+                longCvc: attempt(() => checkoutSeToken.plaintextForBinding("b-1", "12345")),
+                noCvc: attempt(() => checkoutSeToken.plaintextForBinding("b-1", "")),
+            };
+        }"""
+    )
+    assert errors["noId"] == errors["slash"] == "a bindingId without '/' is needed"
+    assert errors["longCvc"] == "the CVC must have 3 or 4 digits"
+    assert errors["noCvc"] == ""  # a merchant allowed to pay without CVC

@@ -47,22 +47,6 @@ function newKey() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function pad(n) {
-  return (n < 10 ? "0" : "") + n;
-}
-
-// ISO 8601 with the local offset and no fraction, as the gateway reads the seToken's time.
-function timestamp(now) {
-  const offset = -now.getTimezoneOffset();
-  const sign = offset >= 0 ? "+" : "-";
-  const minutes = Math.abs(offset);
-  return (
-    now.getFullYear() + "-" + pad(now.getMonth() + 1) + "-" + pad(now.getDate()) + "T" +
-    pad(now.getHours()) + ":" + pad(now.getMinutes()) + ":" + pad(now.getSeconds()) +
-    sign + pad(Math.floor(minutes / 60)) + ":" + pad(minutes % 60)
-  );
-}
-
 /** "12/30", "12/2030", "1230" or "203012" as YYYYMM; "" when it is none of them. */
 export function expiryYYYYMM(value) {
   const text = String(value || "").trim();
@@ -73,7 +57,7 @@ export function expiryYYYYMM(value) {
   const month = Number(match[1]);
   if (month < 1 || month > 12) return "";
   const year = match[2].length === 2 ? "20" + match[2] : match[2];
-  return year + pad(month);
+  return year + String(month).padStart(2, "0");
 }
 
 function sleep(ms) {
@@ -162,10 +146,8 @@ export class HeadlessCheckout {
     if (card.savedCard) {
       const saved = (config.saved_cards.cards || []).find((c) => c.id === card.savedCard);
       if (!saved) throw new CheckoutError(400, { error: { code: "validation_failed", fields: { saved_card: [{ code: "unknown" }] } } });
-      const cvc = String(card.cvc || "").replace(/\D/g, "");
-      // Slot 7 holds the bindingId; no card number, no expiry.
-      const text = [timestamp(new Date()), newKey(), "", cvc, "", "", saved.binding_id, "", ""].join("/");
-      return api.encrypt(key, text);
+      // The bindingId and the CVC only: no card number, no expiry.
+      return api.buildForBinding(saved.binding_id, card.cvc, key);
     }
     return api.build(
       { pan: card.pan, cvc: card.cvc, expiry: expiryYYYYMM(card.expiry), cardholderName: card.cardholderName || "" },

@@ -4,7 +4,8 @@
  *
  * WebCrypto only offers RSA-OAEP for encryption and the gateway expects PKCS#1 v1.5, hence
  * this small implementation on BigInt. It needs no build step and no third-party code.
- * Exposes window.checkoutSeToken = {parsePublicKey, encrypt, plaintext, build}.
+ * Exposes window.checkoutSeToken = {parsePublicKey, encrypt, plaintext, build,
+ * plaintextForBinding, buildForBinding}.
  */
 (function (global) {
   "use strict";
@@ -210,6 +211,37 @@
     ].join("/");
   }
 
+  /*
+   * A saved card's seToken plain text: its bindingId in slot 7 and the CVC (empty when the
+   * merchant may pay without one); no card number, no expiry.
+   */
+  function plaintextForBinding(bindingId, cvc, options) {
+    options = options || {};
+    var id = String(bindingId || "");
+    var code = String(cvc || "").replace(/\D/g, "");
+    if (!id || id.indexOf("/") !== -1) throw new Error("a bindingId without '/' is needed");
+    if (code && !/^\d{3,4}$/.test(code)) throw new Error("the CVC must have 3 or 4 digits");
+    return [
+      timestamp(options.now || new Date()),
+      options.uuid || uuid4(),
+      "",
+      code,
+      "",
+      "",
+      id,
+      "",
+      options.registeredFrom || "",
+    ].join("/");
+  }
+
+  function encryptText(publicKeyPem, text) {
+    return bytesToBase64(encrypt(parsePublicKey(publicKeyPem), new TextEncoder().encode(text)));
+  }
+
+  function buildForBinding(bindingId, cvc, publicKeyPem, options) {
+    return encryptText(publicKeyPem, plaintextForBinding(bindingId, cvc, options));
+  }
+
   function build(card, publicKeyPem, options) {
     var key = parsePublicKey(publicKeyPem);
     var bytes = new TextEncoder().encode(plaintext(card, options));
@@ -218,10 +250,10 @@
 
   global.checkoutSeToken = {
     parsePublicKey: parsePublicKey,
-    encrypt: function (publicKeyPem, text) {
-      return bytesToBase64(encrypt(parsePublicKey(publicKeyPem), new TextEncoder().encode(text)));
-    },
+    encrypt: encryptText,
     plaintext: plaintext,
     build: build,
+    plaintextForBinding: plaintextForBinding,
+    buildForBinding: buildForBinding,
   };
 })(window);

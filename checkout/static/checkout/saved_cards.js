@@ -3,9 +3,8 @@
  *
  * Without JavaScript the form posts the chosen card's id and its CVC, and the server builds
  * the seToken. With the gateway's key on the form (data-setoken-key) and rsa.js at hand,
- * this script encrypts the CVC with the card's bindingId into the seToken (API-NOTES slot
- * order: timestamp/uuid/PAN/CVV/EXPDATE/mdOrder/bindingId/cardholder/registeredFrom, the
- * card number and expiry left empty), removes the CVC input's name so that the browser
+ * this script encrypts the CVC with the card's bindingId into the seToken (rsa.js's
+ * buildForBinding: the bindingId slot filled, the card number and expiry left empty), removes the CVC input's name so that the browser
  * cannot post it, and posts the card's id and the seToken only.
  *
  * Signals: form[data-card-ready="true"] once set up; form[aria-busy="true"] once submitted.
@@ -21,36 +20,6 @@
 
   function text(key) {
     return Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : key;
-  }
-
-  function pad(number) {
-    return (number < 10 ? "0" : "") + number;
-  }
-
-  // ISO 8601 with the local offset and no milliseconds: 2026-12-03T17:05:09+02:00.
-  function timestamp(now) {
-    var offset = -now.getTimezoneOffset();
-    var sign = offset >= 0 ? "+" : "-";
-    offset = Math.abs(offset);
-    return (
-      now.getFullYear() + "-" + pad(now.getMonth() + 1) + "-" + pad(now.getDate()) +
-      "T" + pad(now.getHours()) + ":" + pad(now.getMinutes()) + ":" + pad(now.getSeconds()) +
-      sign + pad(Math.floor(offset / 60)) + ":" + pad(offset % 60)
-    );
-  }
-
-  function uuid4() {
-    var b = new Uint8Array(16);
-    window.crypto.getRandomValues(b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    var hex = Array.prototype.map.call(b, function (x) { return (x < 16 ? "0" : "") + x.toString(16); }).join("");
-    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" +
-      hex.slice(16, 20) + "-" + hex.slice(20);
-  }
-
-  function plaintext(bindingId, cvc) {
-    return [timestamp(new Date()), uuid4(), "", cvc, "", "", bindingId, "", ""].join("/");
   }
 
   function loadRsa() {
@@ -141,7 +110,7 @@
 
     function encrypt(api) {
       var card = chosen();
-      token.value = api.encrypt(key, plaintext(card.getAttribute("data-binding-id"), cvc.value.replace(/\D/g, "")));
+      token.value = api.buildForBinding(card.getAttribute("data-binding-id"), cvc.value, key);
     }
 
     form.addEventListener("submit", function (event) {
