@@ -53,6 +53,18 @@ class BlankHiddenInput(forms.HiddenInput):
         return None
 
 
+def cvc_field() -> forms.CharField:
+    """The security code input of the card forms (checked by each form's clean())."""
+    return forms.CharField(
+        label=_("Security code (CVC)"),
+        required=False,
+        max_length=4,
+        widget=BlankInput(
+            attrs={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": "123"}
+        ),
+    )
+
+
 class CardForm(forms.Form):
     """Card entry. Valid with either a seToken or the card number, expiry and CVC."""
 
@@ -93,14 +105,7 @@ class CardForm(forms.Form):
             attrs={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": _("MM/YY")}
         ),
     )
-    cvc = forms.CharField(
-        label=_("Security code (CVC)"),
-        required=False,
-        max_length=4,
-        widget=BlankInput(
-            attrs={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": "123"}
-        ),
-    )
+    cvc = cvc_field()
     # Offered to a shopper the shop knows (see checkout.services.saved_cards).
     save_card = forms.BooleanField(label=_("Save this card for my next payments"), required=False)
     # Filled by the browser script; it is then the only card data posted.
@@ -229,14 +234,7 @@ class SavedCardForm(forms.Form):
             "invalid": _("Choose one of your saved cards."),
         },
     )
-    cvc = forms.CharField(
-        label=_("Security code (CVC)"),
-        required=False,
-        max_length=4,
-        widget=BlankInput(
-            attrs={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": "123"}
-        ),
-    )
+    cvc = cvc_field()
     se_token = forms.CharField(required=False, widget=BlankHiddenInput)
 
     def __init__(self, *args: Any, cards: list[Any], ask_cvc: bool = True, **kwargs: Any) -> None:

@@ -9,14 +9,11 @@ against the OpenAPI document (tests/api_contract.py). Nothing is mocked.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
-import re
 from datetime import timedelta
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
@@ -40,6 +37,7 @@ from checkout.services import create_order
 from checkout.setoken import build_binding_setoken, build_setoken, current_public_key
 from tests.api_contract import checked, checked_error
 from tests.factories import OrderFactory
+from tests.test_flow import acs_round_trip
 
 S = PaymentStatus
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -106,18 +104,7 @@ class Front:
 
 def through_acs(url: str, *, otp: str = sandbox_cards.ONE_TIME_CODE) -> str:
     """A browser at next_action's URL, through the sandbox's ACS; where it is sent back."""
-    browser = requests.Session()
-    answer = browser.get(url, allow_redirects=False, timeout=10)
-    while answer.is_redirect and not answer.headers["Location"].startswith("http://testserver"):
-        url = urljoin(url, answer.headers["Location"])
-        answer = browser.get(url, allow_redirects=False, timeout=10)
-    if answer.status_code == 200:  # the ACS challenge page
-        action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', answer.text)[1])
-        fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', answer.text))
-        fields.update(action="submit", otp=otp)
-        answer = browser.post(urljoin(url, action), data=fields, allow_redirects=False, timeout=10)
-    assert answer.is_redirect, answer.text[:300]
-    return answer.headers["Location"]
+    return acs_round_trip(url, otp=otp)
 
 
 # --- the document ------------------------------------------------------------------------

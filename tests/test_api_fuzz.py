@@ -10,26 +10,19 @@ requests per endpoint; CI (``CI=true``) thousands.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from checkout.api import issue_client_secret
 from tests.api_contract import checked
 from tests.factories import OrderFactory
+from tests.fuzzing import FUZZ
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or (2000 if os.environ.get("CI") else 200))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=not os.environ.get("CI"),
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 FIELDS = ["se_token", "cardholder_name", "saved_card", "save_card", "return_url", "pan", "cvc"]
 JSON_VALUES = st.recursive(

@@ -123,7 +123,14 @@ def through_acs(
     assert response.status_code == 303, response
     hop = client.get(response["Location"])  # our own redirect view
     assert hop.status_code == 302
-    url = hop["Location"]
+    return acs_round_trip(hop["Location"], otp=otp, cancel=cancel)
+
+
+def acs_round_trip(
+    url: str, *, otp: str | None = sandbox_cards.ONE_TIME_CODE, cancel: bool = False
+) -> str:
+    """A browser sent to ``url`` (acsRedirect.do), through the sandbox's ACS; the URL the
+    gateway sends it back to (our backUrl or failUrl)."""
     browser = requests.Session()
     answer = browser.get(url, allow_redirects=False, timeout=10)
     while answer.is_redirect and not answer.headers["Location"].startswith("http://testserver"):

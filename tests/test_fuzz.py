@@ -8,28 +8,21 @@ through. ``make test`` tries a few hundred requests per endpoint; CI (``CI=true`
 
 from __future__ import annotations
 
-import os
 import uuid
 from urllib.parse import quote, urlencode
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from checkout import access
 from tests.factories import OrderFactory, PaymentFactory
+from tests.fuzzing import FUZZ
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or (2000 if os.environ.get("CI") else 200))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=not os.environ.get("CI"),
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 FIELDS = [
     "cardholder_name",
