@@ -145,7 +145,12 @@ def run_checks(
     try:
         if gateway and configured and client is not None:
             reachable = _check_credentials(report, client)
-            if reachable and checkout_settings.SAVED_CARDS["enabled"]:
+            accepted = reachable and all(
+                finding.level != Level.PROBLEM
+                for finding in report.findings
+                if finding.check == "gateway.credentials"
+            )
+            if accepted and checkout_settings.SAVED_CARDS["enabled"]:
                 _check_stored_credentials(report, client)
         _check_setoken_key(report, client if reachable else None)
     finally:

@@ -163,8 +163,8 @@ def current_public_key(client: GatewayClient | None = None) -> str | None:
     if best.expires_at is not None:
         lifetime = max(1, int((best.expires_at - now).total_seconds()))
     try:
-        cache.set(cache_key, pem, timeout=lifetime)
-        cache.set(cache_key + ":expires", best.expires_at, timeout=lifetime)
+        # One round trip to the cache: the key, and its expiry for the JSON API's config.
+        cache.set_many({cache_key: pem, cache_key + ":expires": best.expires_at}, timeout=lifetime)
     except Exception:
         logger.warning("could not cache the seToken key", exc_info=True)
     return pem

@@ -212,9 +212,13 @@ def test_fetched_key_is_an_unexpired_rsa_key_and_cached(gw, private_key):
         assert current_public_key(client) == pem_of(private_key)
         assert current_public_key(client) == pem_of(private_key)
     assert len(gw.received) == 1
-    # Only the public key itself is cached.
-    [raw] = cache._cache.values()  # type: ignore[attr-defined]
-    assert pickle.loads(raw) == pem_of(private_key)
+    # Only the public key itself is cached, with its expiry.
+    cached = sorted(
+        (pickle.loads(raw) for raw in cache._cache.values()),  # type: ignore[attr-defined]
+        key=lambda value: isinstance(value, str),
+    )
+    assert len(cached) == 2 and cached[1] == pem_of(private_key)
+    assert isinstance(cached[0], dt.datetime) and cached[0] > dt.datetime.now(dt.UTC)
     token = build_setoken(card(), current_public_key(client) or "")
     assert decrypt(private_key, token).split("/")[2] == PAN
     assert not any(PAN.encode() in raw for raw in cache._cache.values())  # type: ignore[attr-defined]
