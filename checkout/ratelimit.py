@@ -95,7 +95,7 @@ def _address_key(address: str) -> str:
         address = str(ipaddress.ip_network(f"{ip}/64", strict=False))
     # A keyed hash (SECRET_KEY), so that neither the cache nor the attempt stored with it
     # holds a client address that could be recovered by hashing all of them.
-    return salted_hmac("checkout.ratelimit.address", address).hexdigest()[:32]
+    return salted_hmac("checkout.ratelimit.address", address, algorithm="sha256").hexdigest()[:32]
 
 
 def _counter_keys(address_key: str, order_id: int) -> dict[str, tuple[str, int]]:

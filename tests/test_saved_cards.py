@@ -613,6 +613,13 @@ def test_charging_a_saved_card_from_the_admin(client, shopper):
 
 def test_deactivating_from_the_admin_unbinds(client, shopper):
     card = save_card(client, shopper)
+    changelist = reverse("admin:jcc_checkout_savedcard_changelist")
+    client.force_login(operator("viewer", "view_savedcard"))
+    page = client.get(changelist).content.decode()
+    assert 'value="deactivate"' not in page and 'value="charge"' not in page
+    client.post(changelist, {"action": "deactivate", "_selected_action": [card.pk]})
+    card.refresh_from_db()
+    assert card.usable()  # an action the user was not offered does nothing
     client.force_login(operator("clerk", "view_savedcard", "change_savedcard"))
     response = client.post(
         reverse("admin:jcc_checkout_savedcard_changelist"),

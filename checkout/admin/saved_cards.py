@@ -152,15 +152,16 @@ class SavedCardAdmin(NulSafeListMixin, ReadOnlyMixin, ModelAdmin[SavedCard]):
         user = request.user
         return user.has_perm("jcc_checkout.view_savedcard") or user.has_perm(CHARGE_PERMISSION)
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        if not request.user.has_perm(CHARGE_PERMISSION):
-            actions.pop("charge", None)
-        if not request.user.has_perm("jcc_checkout.change_savedcard"):
-            actions.pop("deactivate", None)
-        return actions
+    # The list actions are offered only to those who may take them.
+    def has_deactivate_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("jcc_checkout.change_savedcard"))
 
-    @admin.action(description=_("Deactivate (and unbind at the gateway)"))
+    def has_charge_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(CHARGE_PERMISSION))
+
+    @admin.action(
+        description=_("Deactivate (and unbind at the gateway)"), permissions=["deactivate"]
+    )
     def deactivate(self, request: HttpRequest, queryset: QuerySet[SavedCard]) -> None:
         if not request.user.has_perm("jcc_checkout.change_savedcard"):
             raise PermissionDenied
@@ -175,7 +176,7 @@ class SavedCardAdmin(NulSafeListMixin, ReadOnlyMixin, ModelAdmin[SavedCard]):
             messages.SUCCESS,
         )
 
-    @admin.action(description=_("Charge saved card…"))
+    @admin.action(description=_("Charge saved card…"), permissions=["charge"])
     def charge(self, request: HttpRequest, queryset: QuerySet[SavedCard]) -> HttpResponse | None:
         cards = list(queryset[:2])
         if len(cards) != 1:

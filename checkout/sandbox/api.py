@@ -450,6 +450,16 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _param_pairs(stored: Any) -> list[tuple[str, str]]:
+    """An order's jsonParams as stored: a list of [name, value] pairs (an object in rows
+    written before the order was kept)."""
+    if isinstance(stored, dict):
+        return [(str(name), str(value)) for name, value in stored.items()]
+    if isinstance(stored, list):
+        return [(str(pair[0]), str(pair[1])) for pair in stored if len(pair) == 2]
+    return []
+
+
 def _json_params(raw: str) -> dict[str, str]:
     """jsonParams as the gateway echoes them in merchantOrderParams: strings as they are,
     every other value as its JSON text (``true``, not Python's ``True``; numbers as sent)."""
@@ -640,7 +650,7 @@ def status_payload(order: Order) -> dict[str, Any]:
         "orderDescription": order.description,
         "ip": order.ip,
         "merchantOrderParams": [
-            {"name": name, "value": value} for name, value in order.json_params.items()
+            {"name": name, "value": value} for name, value in _param_pairs(order.json_params)
         ],
         "transactionAttributes": [],
         "attributes": [{"name": "mdOrder", "value": str(order.id)}],

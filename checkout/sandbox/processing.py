@@ -184,7 +184,9 @@ def _new_order(merchant: Merchant, new: NewOrder) -> Order:
         ip=new.ip,
         email=new.email,
         client_id=new.client_id,
-        json_params=new.json_params or {},
+        # Pairs, not an object: a JSON column may reorder an object's keys (PostgreSQL's
+        # jsonb does), and merchantOrderParams lists them as they were sent.
+        json_params=[[name, value] for name, value in (new.json_params or {}).items()],
         preauth=new.preauth,
         created_at=now,
         expires_at=now + timedelta(seconds=new.session_timeout),
