@@ -26,6 +26,7 @@ from tests.browser.test_checkout_e2e import (
     submit_card,
     wait_for_result,
 )
+from tests.browser.test_docs_screenshots import keep
 
 pytestmark = [
     pytest.mark.browser,
@@ -69,6 +70,7 @@ def test_save_a_card_pay_with_its_cvc_alone_then_remove_it(live_server, page, se
     assert form.get_by_role("radio").first.is_checked()
     assert "3333" in form.inner_text()
     page.fill("#saved_cvc", CVC)
+    keep(page, "saved-card", full_page=False)  # docs/img/saved-card.png
     form.get_by_role("button").click()
     assert wait_for_result(page) == "Payment received"
     payment = Payment.objects.exclude(pk=card.first_payment_id).get()
