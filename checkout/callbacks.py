@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -421,8 +422,10 @@ def _binding_changed(notification: Notification, params: Mapping[str, Any]) -> O
 #: What a deferred delivery's row says until a status query covers it.
 DEFERRED = "deferred: settled by the next status query of this payment"
 
-_scheduled: set[int] = set()
-_scheduled_lock = threading.Lock()
+#: Payments whose follow-up is due on this process's follow-up thread, and when
+#: (``time.monotonic()``).
+_scheduled: dict[int, float] = {}
+_scheduled_lock = threading.Condition()
 
 
 def _interval() -> float:
@@ -716,8 +719,9 @@ def _queue() -> _Background | None:
 def schedule_follow_up(payment_pk: int) -> None:
     """Run one status query for the payment when its slot frees up.
 
-    Queued as a task when background processing is on, else a timer of this process
-    (once per payment). If the work is lost, checkout_sync settles the deferred deliveries.
+    Queued as a task when background processing is on, else due on this process's
+    follow-up threads (once per payment). If the work is lost, checkout_sync settles the
+    deferred deliveries.
     """
     queue = _queue()
     if queue is not None and queue.follow_up(payment_pk, _interval()):
@@ -725,19 +729,54 @@ def schedule_follow_up(payment_pk: int) -> None:
     with _scheduled_lock:
         if payment_pk in _scheduled:
             return
-        _scheduled.add(payment_pk)
-    timer = threading.Timer(_interval(), _follow_up, args=(payment_pk,))
-    timer.daemon = True
-    timer.start()
+        _scheduled[payment_pk] = time.monotonic() + _interval()
+        if len(_followers) < min(FOLLOWERS, len(_scheduled)):
+            follower = threading.Thread(target=_follow_ups, name="checkout-follow-ups", daemon=True)
+            _followers.add(follower)
+            follower.start()
+        else:
+            _scheduled_lock.notify()
 
 
-def _follow_up(payment_pk: int) -> None:
-    with _scheduled_lock:
-        _scheduled.discard(payment_pk)
+#: Most follow-up threads of a process: they run the due follow-ups side by side.
+FOLLOWERS = 4
+#: How long a follow-up thread waits for more work before it ends (closing its database
+#: connection); the next deferred delivery starts one again.
+FOLLOWER_IDLE = 30.0
+_followers: set[threading.Thread] = set()
+
+
+def _follow_ups() -> None:
+    """A follow-up thread: each due follow-up in turn, on one database connection.
+
+    The connection it opened is closed whenever nothing else is due; the thread ends once
+    nothing has been due for ``FOLLOWER_IDLE`` seconds.
+    """
     try:
-        follow_up_now(payment_pk)
+        while True:
+            with _scheduled_lock:
+                idle_until = time.monotonic() + FOLLOWER_IDLE
+                while True:
+                    now = time.monotonic()
+                    due = min(_scheduled, key=_scheduled.__getitem__, default=None)
+                    if due is not None and _scheduled[due] <= now:
+                        del _scheduled[due]
+                        break
+                    if due is None and now >= idle_until:
+                        _followers.discard(threading.current_thread())
+                        return
+                    wake = idle_until if due is None else _scheduled[due]
+                    _scheduled_lock.wait(max(0.0, wake - now))
+            follow_up_now(due)
+            with _scheduled_lock:
+                drained = not _scheduled
+            if drained:
+                # Nothing else due: no connection is kept open while the thread waits.
+                connection.close()
     finally:
-        # A timer's thread: its connection is closed by the thread that opened it.
+        with _scheduled_lock:
+            _followers.discard(threading.current_thread())
+        # Its connection is closed by the thread that opened it.
         connection.close()
 
 
