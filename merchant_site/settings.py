@@ -143,6 +143,9 @@ ADMINS = [("Shop admin", env.str("ADMIN_EMAIL", default="admin@shop.example"))]
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 # The sender of the receipts the demo mails (merchant_site/shop/signals.py).
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Limassol Larder <orders@shop.example>")
+# The receipt is mailed by a thread of the process that learnt of the payment, after the
+# shopper's page (or the gateway's callback) is answered; off: inside that request.
+SHOP_RECEIPTS_IN_BACKGROUND = env.bool("SHOP_RECEIPTS_IN_BACKGROUND", default=True)
 
 
 def _pem(name: str) -> str:
