@@ -1,8 +1,9 @@
 """Callback notifications from the gateway.
 
-Every delivery is stored in its own committed row before anything else, then its checksum
-is verified, then the payment it names is settled by a ``getOrderStatusExtended.do``
-query applied through ``services.apply_order_status()``. What the notification says
+Every delivery is stored in a committed row before it is answered and before any status
+query is made for it (its checksum checked first, so the row says whether it is valid),
+then the payment it names is settled by a ``getOrderStatusExtended.do`` query applied
+through ``services.apply_order_status()``. What the notification says
 (``operation``, ``status``) is never acted on: it only says *when* to look, so every
 delivery is processed the same way and duplicates, late or out-of-order deliveries are
 harmless.
