@@ -98,7 +98,7 @@ def _database(variable: str = "DATABASE_URL") -> dict[str, Any]:
     # request (on PostgreSQL a new backend process, authentication and set-up queries each
     # time); one that broke meanwhile is noticed before a request uses it.
     config.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=600))
-    config.setdefault("CONN_HEALTH_CHECKS", True)
+    config.setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers run beside one writer; IMMEDIATE makes concurrent writers
         # wait for the lock instead of failing with "database is locked".
