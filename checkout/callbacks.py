@@ -1,8 +1,9 @@
 """Callback notifications from the gateway.
 
-Every delivery is stored in its own committed row before anything else, then its checksum
-is verified, then the payment it names is settled by a ``getOrderStatusExtended.do``
-query applied through ``services.apply_order_status()``. What the notification says
+Every delivery is stored in a committed row before it is answered and before any status
+query is made for it (its checksum checked first, so the row says whether it is valid),
+then the payment it names is settled by a ``getOrderStatusExtended.do`` query applied
+through ``services.apply_order_status()``. What the notification says
 (``operation``, ``status``) is never acted on: it only says *when* to look, so every
 delivery is processed the same way and duplicates, late or out-of-order deliveries are
 harmless.
@@ -18,8 +19,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -206,6 +209,13 @@ def store(request: HttpRequest, *, verified: bool = False) -> Notification:
     with the verdict: valid, refused with the reason, or unverified (no key, or the check
     itself failed) for ``handle()`` to report.
     """
+    notification = received(request, verified=verified)
+    notification.save()
+    return notification
+
+
+def received(request: HttpRequest, *, verified: bool = True) -> Notification:
+    """The delivery as ``store()`` saves it, not saved yet."""
     params, problems = _read_params(request)
     notification = Notification(
         method=(request.method or "")[:8],
@@ -226,7 +236,6 @@ def store(request: HttpRequest, *, verified: bool = False) -> Notification:
             logger.debug("notification: checksum not checked before storing", exc_info=True)
         else:
             notification.valid = True
-    notification.save()
     return notification
 
 
@@ -414,8 +423,10 @@ def _binding_changed(notification: Notification, params: Mapping[str, Any]) -> O
 #: What a deferred delivery's row says until a status query covers it.
 DEFERRED = "deferred: settled by the next status query of this payment"
 
-_scheduled: set[int] = set()
-_scheduled_lock = threading.Lock()
+#: Payments whose follow-up is due on this process's follow-up thread, and when
+#: (``time.monotonic()``).
+_scheduled: dict[int, float] = {}
+_scheduled_lock = threading.Condition()
 
 
 def _interval() -> float:
@@ -453,6 +464,218 @@ def _refresh_or_release(payment: Payment, source: str, started: datetime) -> tup
 
 #: What a deferred delivery's row says once a later status query settled it.
 COVERED = "settled by a later status query"
+
+
+# --- the callback view's own path ------------------------------------------------------
+
+#: Payments whose query slot this process knows to be taken, and until when: a delivery
+#: about one of them is stored deferred at once, without asking the database again. Only
+#: ever a shortcut to the answer the payment's row would give (a slot is taken for the
+#: interval; one given back early just means the follow-up query asks instead).
+_taken: OrderedDict[tuple[str, str], tuple[int, datetime]] = OrderedDict()
+_taken_lock = threading.Lock()
+_TAKEN_SIZE = 4096
+
+
+def _remember_taken(key: tuple[str, str], payment_pk: int, until: datetime) -> None:
+    with _taken_lock:
+        _taken[key] = (payment_pk, until)
+        _taken.move_to_end(key)
+        while len(_taken) > _TAKEN_SIZE:
+            _taken.popitem(last=False)
+
+
+def _known_taken(key: tuple[str, str], now: datetime) -> int | None:
+    with _taken_lock:
+        entry = _taken.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= now:
+            del _taken[key]
+            return None
+        return entry[0]
+
+
+def _forget_taken(payment_pk: int) -> None:
+    with _taken_lock:
+        for key in [key for key, entry in _taken.items() if entry[0] == payment_pk]:
+            del _taken[key]
+
+
+def _claim_returning(key: tuple[str, str], now: datetime) -> tuple[int, str | None] | None:
+    """Take the slot of the payment ``key`` names in one statement: (pk, gateway order id).
+
+    ``claim_query()`` and ``find_payment()`` in one ``UPDATE … RETURNING``: None when no
+    payment without an operation in flight has a free slot (then look at the row to see
+    why). Only on a database that returns rows from an UPDATE.
+    """
+    field, value = key
+    meta = Payment._meta
+    quote = connection.ops.quote_name
+
+    def column(name: str) -> str:
+        return quote(str(meta.get_field(name).column))  # type: ignore[union-attr]
+
+    slot = column("callback_query_at")
+    # Names from the model's metadata, quoted; every value is a parameter.
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {slot} = %s "  # noqa: S608
+        f"WHERE {column(field)} = %s AND {column('pending_operation')} = %s "
+        f"AND ({slot} IS NULL OR {slot} <= %s) "
+        f"RETURNING {column('id')}, {column('gateway_order_id')}"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    free_before = now - timedelta(seconds=_interval())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [adapt(now), value, "", adapt(free_before)])
+        row = cursor.fetchone()
+    return (int(row[0]), row[1]) if row else None
+
+
+def _insert(notification: Notification) -> None:
+    """Save a new delivery row in one ``INSERT … RETURNING`` built from the model's fields.
+
+    What ``notification.save()`` sends, without the query compiler's work on every
+    delivery (most of the time of a deferred one): the values are prepared by each field as
+    the ORM prepares them. Model signals are not sent for these rows, as for ``update()``.
+    """
+    meta = Notification._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(str(field.column)) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(str(meta.pk.column))}"
+    )
+    values = [
+        field.get_db_prep_save(field.pre_save(notification, add=True), connection)
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    notification.pk = row[0]
+    notification._state.adding = False
+    notification._state.db = connection.alias
+
+
+def _returning_supported() -> bool:
+    return connection.vendor in ("postgresql", "sqlite") and bool(
+        connection.features.can_return_columns_from_insert
+    )
+
+
+def _receive(notification: Notification) -> Outcome | None:
+    """The callback view's path for a verified delivery: stored, then settled or deferred.
+
+    The same outcome as storing the row and ``process()`` with fewer statements and
+    commits: the payment is found and its query slot taken in one statement; a delivery
+    that finds the slot taken is stored already deferred (one INSERT, without even that
+    statement while this process knows the slot is taken); one that takes it is stored
+    before the status query, and its exchange row and processed mark are written in the
+    transaction that applies the answer. None: not for this path (no query slot, a
+    database without ``UPDATE … RETURNING``, a notification naming no order), the caller
+    stores the row and processes it as before.
+    """
+    params = notification.params
+    number, md_order = _param(params, "orderNumber"), _param(params, "mdOrder")
+    key = ("order_number", number) if number else ("gateway_order_id", md_order)
+    if not key[1] or _interval() <= 0 or not _returning_supported():
+        return None
+    now = timezone.now()
+    known = _known_taken(key, now)
+    if known is not None:
+        return _store_deferred(notification, known)
+    claimed = _claim_returning(key, now)
+    if claimed is None:
+        payment = find_payment(params)
+        if payment is None or payment.pending_operation:
+            return None  # not ours, a wallet's, or left to an operation: as before
+        taken_at = payment.callback_query_at
+        if taken_at is None or taken_at + timedelta(seconds=_interval()) <= now:
+            return None  # freed meanwhile: process() claims it
+        _remember_taken(key, payment.pk, taken_at + timedelta(seconds=_interval()))
+        return _store_deferred(notification, payment.pk)
+    payment_pk, gateway_order_id = claimed
+    _remember_taken(key, payment_pk, now + timedelta(seconds=_interval()))
+    notification.payment_id = payment_pk
+    _insert(notification)
+    return _settle_claimed(notification, payment_pk, gateway_order_id, number, md_order, now)
+
+
+def _store_deferred(notification: Notification, payment_pk: int) -> Outcome:
+    notification.payment_id = payment_pk
+    notification.error = DEFERRED
+    notification.attempts = 1
+    _insert(notification)
+    schedule_follow_up(payment_pk)
+    return Outcome(200, "OK")
+
+
+def _settle_claimed(
+    notification: Notification,
+    payment_pk: int,
+    gateway_order_id: str | None,
+    number: str,
+    md_order: str,
+    started: datetime,
+) -> Outcome:
+    """The status query of a delivery that took the slot, applied with its marks."""
+    from checkout.exchanges import held_exchanges, save_exchanges
+
+    # Asked by gateway order id once known, else by our order number (the row's: the
+    # claim matched it), as query_status() does for a payment read in full.
+    claimed = Payment(pk=payment_pk, order_number=number, gateway_order_id=gateway_order_id)
+    held: list[Any] = []
+
+    def then(payment: Payment) -> None:
+        # In the transaction that applies the answer: the exchange row, this delivery's
+        # processed mark and those of the deferred deliveries the query covers.
+        records = [replace(record, context=payment) for record in held]
+        held.clear()
+        save_exchanges(records)
+        _finish_covering(notification, payment_pk, started, _mismatch(md_order, payment))
+
+    try:
+        with held_exchanges(held):
+            payment, changed = services.refresh_payment(claimed, source=Source.CALLBACK, then=then)
+        if notification.processed_at is None:
+            # The answer was not applied (the order is unknown to the gateway).
+            _finish_covering(notification, payment_pk, started, "")
+    except (GatewayUnavailable, GatewayRefused) as err:
+        release_query(payment_pk, started)
+        _forget_taken(payment_pk)
+        what = "failed" if isinstance(err, GatewayUnavailable) else "refused"
+        logger.warning("notification %s: status query %s: %s", notification.pk, what, err)
+        _finish(notification, error=f"status query {what}: {err}", processed=False)
+        return Outcome(503, f"status query {what}, please retry")
+    except Exception as err:
+        release_query(payment_pk, started)
+        _forget_taken(payment_pk)
+        logger.exception("notification %s: processing failed", notification.pk)
+        try:
+            _finish(notification, error=f"{type(err).__name__}: {err}", processed=False)
+        except DatabaseError:
+            logger.exception("notification %s: could not record the failure", notification.pk)
+        return Outcome(503, "temporary failure, please retry")
+    finally:
+        save_exchanges(held)
+    logger.info(
+        "notification %s for %s: %s (%s)",
+        notification.pk,
+        payment.order_number,
+        payment.status,
+        "changed" if changed else "no change",
+    )
+    return Outcome(200, "OK")
+
+
+def _mismatch(md_order: str, payment: Payment) -> str:
+    if md_order and payment.gateway_order_id and md_order != payment.gateway_order_id:
+        note = f"mdOrder {md_order[:36]!r} is not this payment's gateway order id"
+        logger.warning("payment %s: callback %s", payment.order_number, note)
+        return note
+    return ""
 
 
 def _finish_covering(
@@ -524,8 +747,9 @@ def _queue() -> _Background | None:
 def schedule_follow_up(payment_pk: int) -> None:
     """Run one status query for the payment when its slot frees up.
 
-    Queued as a task when background processing is on, else a timer of this process
-    (once per payment). If the work is lost, checkout_sync settles the deferred deliveries.
+    Queued as a task when background processing is on, else due on this process's
+    follow-up threads (once per payment). If the work is lost, checkout_sync settles the
+    deferred deliveries.
     """
     queue = _queue()
     if queue is not None and queue.follow_up(payment_pk, _interval()):
@@ -533,19 +757,54 @@ def schedule_follow_up(payment_pk: int) -> None:
     with _scheduled_lock:
         if payment_pk in _scheduled:
             return
-        _scheduled.add(payment_pk)
-    timer = threading.Timer(_interval(), _follow_up, args=(payment_pk,))
-    timer.daemon = True
-    timer.start()
+        _scheduled[payment_pk] = time.monotonic() + _interval()
+        if len(_followers) < min(FOLLOWERS, len(_scheduled)):
+            follower = threading.Thread(target=_follow_ups, name="checkout-follow-ups", daemon=True)
+            _followers.add(follower)
+            follower.start()
+        else:
+            _scheduled_lock.notify()
 
 
-def _follow_up(payment_pk: int) -> None:
-    with _scheduled_lock:
-        _scheduled.discard(payment_pk)
+#: Most follow-up threads of a process: they run the due follow-ups side by side.
+FOLLOWERS = 4
+#: How long a follow-up thread waits for more work before it ends (closing its database
+#: connection); the next deferred delivery starts one again.
+FOLLOWER_IDLE = 30.0
+_followers: set[threading.Thread] = set()
+
+
+def _follow_ups() -> None:
+    """A follow-up thread: each due follow-up in turn, on one database connection.
+
+    The connection it opened is closed whenever nothing else is due; the thread ends once
+    nothing has been due for ``FOLLOWER_IDLE`` seconds.
+    """
     try:
-        follow_up_now(payment_pk)
+        while True:
+            with _scheduled_lock:
+                idle_until = time.monotonic() + FOLLOWER_IDLE
+                while True:
+                    now = time.monotonic()
+                    due = min(_scheduled, key=_scheduled.__getitem__, default=None)
+                    if due is not None and _scheduled[due] <= now:
+                        del _scheduled[due]
+                        break
+                    if due is None and now >= idle_until:
+                        _followers.discard(threading.current_thread())
+                        return
+                    wake = idle_until if due is None else _scheduled[due]
+                    _scheduled_lock.wait(max(0.0, wake - now))
+            follow_up_now(due)
+            with _scheduled_lock:
+                drained = not _scheduled
+            if drained:
+                # Nothing else due: no connection is kept open while the thread waits.
+                connection.close()
     finally:
-        # A timer's thread: its connection is closed by the thread that opened it.
+        with _scheduled_lock:
+            _followers.discard(threading.current_thread())
+        # Its connection is closed by the thread that opened it.
         connection.close()
 
 
@@ -618,7 +877,12 @@ def handle(
 def callback(request: HttpRequest) -> HttpResponse:
     """The gateway's callback URL (GET or POST, as configured at JCC)."""
     try:
-        notification = store(request, verified=True)
+        notification = received(request)
+        if notification.valid is True and _queue() is None:
+            outcome = _receive(notification)
+            if outcome is not None:
+                return _answer(outcome)
+        notification.save()
     except Exception:
         logger.exception("callback: could not store the notification")
         return _answer(Outcome(503, "temporary failure, please retry"))

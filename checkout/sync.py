@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
@@ -27,6 +27,8 @@ from django.utils import timezone
 
 from checkout import backoffice, callbacks, services
 from checkout.conf import checkout_settings
+from checkout.exchanges import held_exchanges, save_exchanges
+from checkout.gateway import ExchangeRecord
 from checkout.models import Notification, Payment
 from checkout.money import format_amount
 from checkout.services import settlement
@@ -185,16 +187,42 @@ def settle(pk: int, *, dry_run: bool = False) -> tuple[str, bool]:
         changed = outcome != "pending"
         line = f"{_describe(payment)}: pending {operation}: {outcome}, now {payment.status}"
     else:
-        payment, changed = services.refresh_payment(payment, source=Source.RECONCILIATION)
+        held: list[ExchangeRecord] = []
+        counted: list[int] = []
+
+        def then(locked: Payment) -> None:
+            # In the transaction that applies the answer: its exchange row and the
+            # deliveries it settles, one commit for all three.
+            records = [replace(record, context=locked) for record in held]
+            held.clear()
+            save_exchanges(records)
+            counted.append(_settle_notifications(locked))
+
+        try:
+            with held_exchanges(held):
+                payment, changed = services.refresh_payment(
+                    payment, source=Source.RECONCILIATION, then=then
+                )
+        finally:
+            save_exchanges(held)
         arrow = f"{before} -> {payment.status}" if payment.status != before else before
         line = f"{_describe(payment)}: {arrow}"
+        if counted:
+            return _with_notifications(line, counted[0]), changed or payment.status != before
+    count = _settle_notifications(payment)
+    return _with_notifications(line, count), changed or payment.status != before
+
+
+def _settle_notifications(payment: Payment) -> int:
+    """Mark the payment's unprocessed (not refused) deliveries settled by this run."""
     done = Notification.objects.filter(payment=payment, processed_at__isnull=True).exclude(
         valid=False
     )
-    count = done.update(processed_at=timezone.now(), error="settled by checkout_sync")
-    if count:
-        line += f" ({count} failed notification(s) settled)"
-    return line, changed or payment.status != before
+    return done.update(processed_at=timezone.now(), error="settled by checkout_sync")
+
+
+def _with_notifications(line: str, count: int) -> str:
+    return line + f" ({count} failed notification(s) settled)" if count else line
 
 
 def _preview(payment: Payment) -> str:

@@ -94,6 +94,11 @@ TEMPLATES = [
 
 def _database(variable: str = "DATABASE_URL") -> dict[str, Any]:
     config: dict[str, Any] = env.db(variable, default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+    # Each server thread keeps its connection between requests instead of opening one per
+    # request (on PostgreSQL a new backend process, authentication and set-up queries each
+    # time); one that broke meanwhile is noticed before a request uses it.
+    config.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=600))
+    config.setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers run beside one writer; IMMEDIATE makes concurrent writers
         # wait for the lock instead of failing with "database is locked".
@@ -138,6 +143,9 @@ ADMINS = [("Shop admin", env.str("ADMIN_EMAIL", default="admin@shop.example"))]
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 # The sender of the receipts the demo mails (merchant_site/shop/signals.py).
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Limassol Larder <orders@shop.example>")
+# The receipt is mailed by a thread of the process that learnt of the payment, after the
+# shopper's page (or the gateway's callback) is answered; off: inside that request.
+SHOP_RECEIPTS_IN_BACKGROUND = env.bool("SHOP_RECEIPTS_IN_BACKGROUND", default=True)
 
 
 def _pem(name: str) -> str:

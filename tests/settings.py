@@ -29,6 +29,8 @@ if os.environ.get("SANDBOX_FAULT_LATENCY"):
     # A sandbox served as a process of its own by a test holds its latency faults this long.
     CHECKOUT_SANDBOX["FAULT_LATENCY"] = float(os.environ["SANDBOX_FAULT_LATENCY"])
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Receipts inside the request, so that a test sees them in mail.outbox when it returns.
+SHOP_RECEIPTS_IN_BACKGROUND = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 
 # One test database per test process, so that runs side by side never share one.

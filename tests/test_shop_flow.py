@@ -114,6 +114,30 @@ def test_one_receipt_per_paid_order_and_the_order_is_fulfilled(client, gateway, 
     assert Purchase.objects.get().receipt_sent_at is not None
 
 
+def test_the_receipt_leaves_the_request_in_the_background(client, gateway, halloumi, settings):
+    """The demo's default: the card POST does not wait for the e-mail; the receipt thread
+    sends it once, marks the order fulfilled and closes its connection."""
+    import time
+
+    from merchant_site.shop import signals
+
+    settings.SHOP_RECEIPTS_IN_BACKGROUND = True
+    card_url = shop_checkout(client, halloumi)
+    pay(client, card_url, APPROVE)
+    order = Order.objects.get()
+    send_order_paid(order.payments.get())  # again, as checkout_sync may
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        order.refresh_from_db()
+        if order.fulfilled_at is not None and signals._receipts.empty():
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert order.fulfilled_at is not None
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["ann@example.com"]
+    assert Purchase.objects.get().receipt_sent_at is not None
+
+
 def test_a_receipt_that_could_not_be_sent_goes_with_the_next_order_paid(
     client, gateway, halloumi, settings
 ):

@@ -351,13 +351,16 @@ def _from_claim(
     with transaction.atomic():
         if held:
             save_exchanges(held)
+        # Locked here rather than by transition(), so that no savepoint is needed for it.
+        locked = Payment.objects.select_for_update().select_related("order").get(pk=payment.pk)
         payment, _ = transition(
-            payment,
+            locked,
             to_status,
             source=_source(payment),
             note=note,
             fields=fields,
             expect={S.PROCESSING},
+            locked=True,
         )
     return payment
 

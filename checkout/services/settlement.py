@@ -8,6 +8,7 @@ before it counts; ``refresh_payment()`` does both, outside any transaction.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -56,6 +57,7 @@ def apply_order_status(
     source: str,
     operator: Any = None,
     note: str = "",
+    then: Callable[[Payment], None] | None = None,
 ) -> tuple[Payment, bool]:
     """Apply a getOrderStatusExtended answer to ``payment`` through transition().
 
@@ -64,56 +66,67 @@ def apply_order_status(
     counts as paid. Applying the same answer twice makes one transition. An order found
     registered and waiting for 3-D Secure moves an attempt whose instantPayment answer was
     never applied (OUTCOME_UNKNOWN, or PROCESSING once that call's time is up: the process
-    died) to AWAITING_3DS, with the gateway order id the shopper needs to go on.
+    died) to AWAITING_3DS, with the gateway order id the shopper needs to go on. ``then``
+    is called with the payment as it ends up, inside the same transaction, whatever the
+    answer did: the caller's own rows are written in the commit that applies it.
     """
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("order").get(pk=payment.pk)
-        problems = _mismatches(locked, status)
-        if problems:
-            reason = "; ".join(problems)
-            logger.warning("payment %s: gateway answer mismatch: %s", locked.order_number, reason)
-            if S.NEEDS_REVIEW not in TRANSITIONS.get(locked.status, ()):
-                return locked, False
-            return transition(
-                locked,
-                S.NEEDS_REVIEW,
-                source=source,
-                operator=operator,
-                note=f"mismatch: {reason}",
-                fields={"gateway_status": status.order_status, "action_code": status.action_code},
-                locked=True,
-            )
-        target = target_status(status)
-        fields = _status_fields(locked, status, target)
-        if target is None:
-            target = locked.status
-            if (
-                status.order_status in AWAITING_AUTHENTICATION
-                and (locked.gateway_order_id or fields.get("gateway_order_id"))
-                and _unanswered(locked)
-            ):
-                # The order exists and waits for 3-D Secure, but the answer that said so
-                # never reached this attempt: the shopper can still finish it through
-                # acsRedirect.do, which needs only the gateway order id.
-                target = S.AWAITING_3DS
-                note = note or "found waiting for 3-D Secure"
-        if target != locked.status and target not in TRANSITIONS.get(locked.status, ()):
-            # An older answer overtaken by a newer one, or a final status the gateway
-            # contradicts: never move backwards, but leave a trace.
-            logger.error(
-                "payment %s: gateway says %s (orderStatus %s) but payment is %s: not applied",
-                locked.order_number,
-                target,
-                status.order_status,
-                locked.status,
-            )
+        applied = _apply_locked(locked, status, source=source, operator=operator, note=note)
+        if then is not None:
+            then(applied[0])
+        return applied
+
+
+def _apply_locked(
+    locked: Payment, status: OrderStatus, *, source: str, operator: Any, note: str
+) -> tuple[Payment, bool]:
+    problems = _mismatches(locked, status)
+    if problems:
+        reason = "; ".join(problems)
+        logger.warning("payment %s: gateway answer mismatch: %s", locked.order_number, reason)
+        if S.NEEDS_REVIEW not in TRANSITIONS.get(locked.status, ()):
             return locked, False
-        if target in SECURED_STATUSES and locked.wallet_id is not None:
-            # The card this attempt saves: only an answer about the attempt names it.
-            record_binding(locked, status)
         return transition(
-            locked, target, source=source, operator=operator, note=note, fields=fields, locked=True
+            locked,
+            S.NEEDS_REVIEW,
+            source=source,
+            operator=operator,
+            note=f"mismatch: {reason}",
+            fields={"gateway_status": status.order_status, "action_code": status.action_code},
+            locked=True,
         )
+    target = target_status(status)
+    fields = _status_fields(locked, status, target)
+    if target is None:
+        target = locked.status
+        if (
+            status.order_status in AWAITING_AUTHENTICATION
+            and (locked.gateway_order_id or fields.get("gateway_order_id"))
+            and _unanswered(locked)
+        ):
+            # The order exists and waits for 3-D Secure, but the answer that said so
+            # never reached this attempt: the shopper can still finish it through
+            # acsRedirect.do, which needs only the gateway order id.
+            target = S.AWAITING_3DS
+            note = note or "found waiting for 3-D Secure"
+    if target != locked.status and target not in TRANSITIONS.get(locked.status, ()):
+        # An older answer overtaken by a newer one, or a final status the gateway
+        # contradicts: never move backwards, but leave a trace.
+        logger.error(
+            "payment %s: gateway says %s (orderStatus %s) but payment is %s: not applied",
+            locked.order_number,
+            target,
+            status.order_status,
+            locked.status,
+        )
+        return locked, False
+    if target in SECURED_STATUSES and locked.wallet_id is not None:
+        # The card this attempt saves: only an answer about the attempt names it.
+        record_binding(locked, status)
+    return transition(
+        locked, target, source=source, operator=operator, note=note, fields=fields, locked=True
+    )
 
 
 @dataclass(frozen=True)
@@ -259,7 +272,13 @@ def query_status(payment: Payment) -> OrderStatus:
     return client.order_status(order_number=payment.order_number, context=payment)
 
 
-def refresh_payment(payment: Payment, *, source: str, operator: Any = None) -> tuple[Payment, bool]:
+def refresh_payment(
+    payment: Payment,
+    *,
+    source: str,
+    operator: Any = None,
+    then: Callable[[Payment], None] | None = None,
+) -> tuple[Payment, bool]:
     """Ask the gateway where ``payment`` stands and apply the answer.
 
     Runs the query outside any transaction (by gateway order id, else by order number).
@@ -268,6 +287,7 @@ def refresh_payment(payment: Payment, *, source: str, operator: Any = None) -> t
     refund in flight is left alone: ``backoffice.settle_pending()`` settles it. Raises
     GatewayUnavailable when the gateway cannot be reached, and GatewayRefused for any
     other refusal.
+    ``then`` goes to ``apply_order_status()`` with the answer.
     """
     require_no_transaction("getOrderStatusExtended.do")
     if payment.pending_operation:
@@ -291,7 +311,7 @@ def refresh_payment(payment: Payment, *, source: str, operator: Any = None) -> t
                 expect=UNCONFIRMED_STATUSES,
             )
         return payment, False
-    return apply_order_status(payment, status, source=source, operator=operator)
+    return apply_order_status(payment, status, source=source, operator=operator, then=then)
 
 
 def _unanswered(payment: Payment) -> bool:

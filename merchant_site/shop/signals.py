@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import connection, transaction
 from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -20,7 +22,7 @@ from checkout.models import Order, Payment, PaymentStatus
 from checkout.signals import order_anonymised, order_paid
 from merchant_site.shop.models import Purchase
 
-__all__ = ["forget_purchase_email", "receipt_message", "send_receipt"]
+__all__ = ["deliver_receipt", "forget_purchase_email", "receipt_message", "send_receipt"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +39,11 @@ def send_receipt(
 ) -> None:
     """Mail the receipt once per paid order, then mark the order fulfilled.
 
-    ``order_paid`` comes again from checkout_sync until the order is fulfilled (and two
-    processes may send it at once): the purchase's row lock and ``receipt_sent_at`` make
-    sure one receipt goes out. If sending fails, nothing is recorded and the order stays
-    unfulfilled, so the next ``order_paid`` tries again.
+    With ``SHOP_RECEIPTS_IN_BACKGROUND`` (the demo's default) the receipt leaves the
+    request that learnt of the payment: it is handed to this process's receipt thread and
+    the shopper's page does not wait for the e-mail (a shop with a task worker would queue
+    it there). ``order_paid`` comes again from checkout_sync until the order is fulfilled,
+    so a receipt lost with its process still goes out.
     """
     # The shop's orders carry their purchase (create_order(content_object=…)): any other
     # order is not the demo's, and costs no query.
@@ -48,6 +51,21 @@ def send_receipt(
         order.content_type_id != ContentType.objects.get_for_model(Purchase).pk
     ):
         return
+    if getattr(settings, "SHOP_RECEIPTS_IN_BACKGROUND", False):
+        _receipts.put((order, payment))
+        _start_receipt_thread()
+        return
+    deliver_receipt(order, payment)
+
+
+def deliver_receipt(order: Order, payment: Payment) -> None:
+    """The receipt of a paid order of the shop, once, and the order marked fulfilled.
+
+    ``order_paid`` may come more than once (and two processes may send it at once): the
+    purchase's row lock and ``receipt_sent_at`` make sure one receipt goes out. If sending
+    fails, nothing is recorded and the order stays unfulfilled, so the next ``order_paid``
+    tries again.
+    """
     with transaction.atomic():
         purchase = Purchase.objects.select_for_update().filter(pk=order.object_id).first()
         if purchase is None:
@@ -60,6 +78,45 @@ def send_receipt(
             logger.info("order %s: receipt sent", purchase.reference)
     # The demo has nothing to ship: the receipt is the delivery.
     mark_fulfilled(order)
+
+
+_receipts: queue.SimpleQueue[tuple[Order, Payment]] = queue.SimpleQueue()
+_receipt_thread: threading.Thread | None = None
+_receipt_lock = threading.Lock()
+
+
+def _start_receipt_thread() -> None:
+    global _receipt_thread
+    with _receipt_lock:
+        if _receipt_thread is None or not _receipt_thread.is_alive():
+            _receipt_thread = threading.Thread(
+                target=_send_receipts, name="shop-receipts", daemon=True
+            )
+            _receipt_thread.start()
+
+
+def _send_receipts() -> None:
+    """The receipt thread: sends what is handed to it, ends when nothing has come for a
+    while, and closes the database connection it opened whenever it runs out of work."""
+    while True:
+        try:
+            order, payment = _receipts.get(timeout=30)
+        except queue.Empty:
+            break
+        try:
+            deliver_receipt(order, payment)
+        except Exception:
+            # The order stays unfulfilled: checkout_sync sends order_paid again.
+            logger.exception("order %s: receipt not sent", order.pk)
+        if _receipts.empty():
+            connection.close()
+    connection.close()
+    global _receipt_thread
+    with _receipt_lock:
+        if _receipt_thread is threading.current_thread():
+            _receipt_thread = None
+    if not _receipts.empty():
+        _start_receipt_thread()
 
 
 def receipt_message(purchase: Purchase, order: Order, payment: Payment) -> EmailMultiAlternatives:
