@@ -777,35 +777,41 @@ _followers: set[threading.Thread] = set()
 def _follow_ups() -> None:
     """A follow-up thread: each due follow-up in turn, on one database connection.
 
-    The connection it opened is closed whenever nothing else is due; the thread ends once
-    nothing has been due for ``FOLLOWER_IDLE`` seconds.
+    The connection it opened is kept while it has follow-ups to run at once and closed
+    before it waits; the thread ends once nothing has been due for ``FOLLOWER_IDLE``
+    seconds.
     """
     try:
         while True:
             with _scheduled_lock:
-                idle_until = time.monotonic() + FOLLOWER_IDLE
-                while True:
-                    now = time.monotonic()
-                    due = min(_scheduled, key=_scheduled.__getitem__, default=None)
-                    if due is not None and _scheduled[due] <= now:
-                        del _scheduled[due]
-                        break
-                    if due is None and now >= idle_until:
-                        _followers.discard(threading.current_thread())
-                        return
-                    wake = idle_until if due is None else _scheduled[due]
-                    _scheduled_lock.wait(max(0.0, wake - now))
-            follow_up_now(due)
-            with _scheduled_lock:
-                drained = not _scheduled
-            if drained:
-                # Nothing else due: no connection is kept open while the thread waits.
+                due = _take_due()
+            if due is None:
+                # Nothing to run now: no connection is kept open while the thread waits.
                 connection.close()
+                with _scheduled_lock:
+                    idle_until = time.monotonic() + FOLLOWER_IDLE
+                    while (due := _take_due()) is None:
+                        now = time.monotonic()
+                        if not _scheduled and now >= idle_until:
+                            _followers.discard(threading.current_thread())
+                            return
+                        wake = min(_scheduled.values(), default=idle_until)
+                        _scheduled_lock.wait(max(0.0, wake - now))
+            follow_up_now(due)
     finally:
         with _scheduled_lock:
             _followers.discard(threading.current_thread())
         # Its connection is closed by the thread that opened it.
         connection.close()
+
+
+def _take_due() -> int | None:
+    """The payment whose follow-up is due first, taken off the schedule (lock held)."""
+    due = min(_scheduled, key=_scheduled.__getitem__, default=None)
+    if due is None or _scheduled[due] > time.monotonic():
+        return None
+    del _scheduled[due]
+    return due
 
 
 def follow_up_now(payment_pk: int) -> None:

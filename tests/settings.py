@@ -33,6 +33,11 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SHOP_RECEIPTS_IN_BACKGROUND = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 
+# The live servers' threads serve kept-alive connections (the gateway client's): each of
+# their requests closes its database connection, as before the demo kept them, so that the
+# test database can be dropped at the end while such a thread still waits.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
 # One test database per test process, so that runs side by side never share one.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared memory: the live server's threads then get connections of their
