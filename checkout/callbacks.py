@@ -380,6 +380,11 @@ def _process(notification: Notification, source: str) -> Outcome:
         )
         return Outcome(503, "status query refused, please retry")
     _finish_covering(notification, payment.pk, started, note)
+    return _settled(notification, payment, changed)
+
+
+def _settled(notification: Notification, payment: Payment, changed: bool) -> Outcome:
+    """The answer to a delivery whose payment a status query settled, logged."""
     logger.info(
         "notification %s for %s: %s (%s)",
         notification.pk,
@@ -660,14 +665,7 @@ def _settle_claimed(
         return Outcome(503, "temporary failure, please retry")
     finally:
         save_exchanges(held)
-    logger.info(
-        "notification %s for %s: %s (%s)",
-        notification.pk,
-        payment.order_number,
-        payment.status,
-        "changed" if changed else "no change",
-    )
-    return Outcome(200, "OK")
+    return _settled(notification, payment, changed)
 
 
 def _mismatch(md_order: str, payment: Payment) -> str:

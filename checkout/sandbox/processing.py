@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.views.decorators.debug import sensitive_variables
 
 from checkout.sandbox.cards import (
     CARDS,
@@ -114,6 +115,7 @@ class ChargeCard:
         return f"<ChargeCard {self.masked_pan}>"
 
 
+@sensitive_variables()
 def card_fingerprint(pan: str) -> str:
     """A keyed digest that recognises a card again without keeping its number."""
     return salted_hmac("checkout.sandbox.binding", pan, algorithm="sha256").hexdigest()
