@@ -82,3 +82,43 @@ def test_run_sandbox_refuses_when_not_allowed(settings):
     settings.CHECKOUT = {**settings.CHECKOUT, "SANDBOX_ALLOWED": False}
     with pytest.raises(CommandError, match="fakes a bank"):
         call_command("run_sandbox", "--port", "1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rest_api_skips_the_project_middleware_the_pages_keep_it():
+    """A gateway's REST API has no sessions or shopper language; its pages do."""
+    from io import BytesIO
+
+    from checkout.sandbox.server import SandboxWSGIHandler
+
+    app = SandboxWSGIHandler()
+
+    def get(path: str, body: bytes = b"", method: str = "POST") -> tuple[str, dict[str, str]]:
+        seen: dict[str, object] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
+            seen["status"], seen["headers"] = status, dict(headers)
+
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "SERVER_NAME": "localhost",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "localhost",
+            "HTTP_ACCEPT_LANGUAGE": "el",
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": BytesIO(body),
+            "wsgi.url_scheme": "http",
+        }
+        b"".join(app(environ, start_response))
+        return str(seen["status"]), seen["headers"]  # type: ignore[return-value]
+
+    login = f"userName={defaults.MERCHANT_LOGIN}&password={defaults.MERCHANT_PASSWORD}"
+    status, headers = get("/payment/rest/getOrderStatusExtended.do", f"{login}&orderId=x".encode())
+    assert status.startswith("200") and headers["Content-Type"].startswith("application/json")
+    # No LocaleMiddleware (Content-Language), no XFrameOptionsMiddleware.
+    assert "Content-Language" not in headers and "X-Frame-Options" not in headers
+    status, headers = get("/payment/sandbox/orders/", method="GET")
+    assert status.startswith("200")
+    assert headers.get("Content-Language") == "el" and headers["X-Frame-Options"] == "DENY"

@@ -9,14 +9,13 @@ only with DEBUG on or ``CHECKOUT["SANDBOX_ALLOWED"]``).
 from __future__ import annotations
 
 import django
-from django.core.handlers.wsgi import WSGIHandler
 
 from checkout.sandbox.server import SandboxWSGIHandler
 
 __all__ = ["application", "get_application"]
 
 
-def get_application() -> WSGIHandler:
+def get_application() -> SandboxWSGIHandler:
     """Set Django up and return the sandbox's WSGI handler."""
     django.setup(set_prefix=False)
     return SandboxWSGIHandler()
