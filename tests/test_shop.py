@@ -381,3 +381,22 @@ def test_pages_that_do_not_exist_stay_in_the_shop(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert "We could not find that page" in response.content.decode()
+
+
+def test_the_liveness_check_answers_without_the_database_or_the_cache(client, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # A cache nobody can reach: the check must not need it.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.get("/healthz/")
+    assert answer.status_code == 200 and answer.content == b"OK"
+    assert "no-cache" in answer["Cache-Control"]
+    assert queries.captured_queries == []
+    assert client.post("/healthz/").status_code == 405
