@@ -599,6 +599,30 @@ def test_tls_with_a_trusted_certificate_works(monkeypatch):
     assert server.base_url.startswith("https://") and len(server.received) == 1
 
 
+def test_calls_go_through_the_proxy_the_environment_names(monkeypatch):
+    with running_gateway() as proxy:
+        proxy.on("rest/deposit.do", reply({"errorCode": 0, "errorMessage": "Success"}))
+        for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server.server_port}")
+        # A host nobody resolves: only the proxy can carry the call.
+        client = GatewayClient("http://gateway.invalid/payment/", "u", "p", timeouts=(1, 1))
+        # The environment is read when the client is made, not on every call.
+        monkeypatch.delenv("HTTP_PROXY")
+        assert client.deposit(ORDER_ID, 100).error_message == "Success"
+    assert [r.headers["host"] for r in proxy.received] == ["gateway.invalid"]
+
+
+def test_no_proxy_is_honoured(monkeypatch):
+    with running_gateway() as server:
+        server.on("rest/deposit.do", reply({"errorCode": 0, "errorMessage": "Success"}))
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        client = GatewayClient(server.base_url, "u", "p", timeouts=(1, 1))
+        assert client.deposit(ORDER_ID, 100).error_message == "Success"
+    assert len(server.received) == 1
+
+
 def _self_signed_context() -> tuple[ssl.SSLContext, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])

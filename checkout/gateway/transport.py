@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -160,7 +161,18 @@ class GatewayClient:
         self.status_retries = max(0, int(status_retries))
         self.retry_backoff = retry_backoff
         self.on_exchange = on_exchange
-        self.session = session or requests.Session()
+        #: The CA bundle to verify the gateway with: the environment's, else certifi's.
+        self.verify: bool | str = True
+        if session is None:
+            session = requests.Session()
+            # The environment's proxies and CA bundle, read once: with trust_env requests
+            # reads the whole environment again on every call.
+            session.trust_env = False
+            session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+            self.verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            )
+        self.session = session
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
 
     def __repr__(self) -> str:
@@ -414,7 +426,7 @@ class GatewayClient:
                     url,
                     data=body if method == "POST" else None,
                     timeout=self.timeouts,
-                    verify=True,
+                    verify=self.verify,
                     allow_redirects=False,
                 )
             except requests.RequestException as err:

@@ -714,7 +714,8 @@ def status_payload(order: Order) -> dict[str, Any]:
             "referenceNumber": op.reference_number,
             "amount": op.amount,
         }
-        for op in order.operations.all()
+        # No refund without a refunded amount: most answers need no query for them.
+        for op in (order.operations.all() if order.refunded_amount else ())
         if op.kind == Operation.Kind.REFUND
     ]
     return data
