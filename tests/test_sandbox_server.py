@@ -111,7 +111,12 @@ def test_the_rest_api_skips_the_project_middleware_the_pages_keep_it():
             "wsgi.input": BytesIO(body),
             "wsgi.url_scheme": "http",
         }
-        b"".join(app(environ, start_response))
+        answer = app(environ, start_response)
+        try:
+            b"".join(answer)
+        finally:
+            # As a WSGI server does: request_finished resets the thread's URLconf.
+            answer.close()  # type: ignore[attr-defined]
         return str(seen["status"]), seen["headers"]  # type: ignore[return-value]
 
     login = f"userName={defaults.MERCHANT_LOGIN}&password={defaults.MERCHANT_PASSWORD}"
