@@ -28,7 +28,7 @@ from django.utils import timezone
 from checkout import backoffice, callbacks, services
 from checkout.conf import checkout_settings
 from checkout.exchanges import held_exchanges, save_exchanges
-from checkout.gateway import ExchangeRecord
+from checkout.gateway import ExchangeRecord, OrderStatus
 from checkout.models import Notification, Payment
 from checkout.money import format_amount
 from checkout.services import settlement
@@ -178,17 +178,59 @@ def _describe(payment: Payment) -> str:
 def settle(pk: int, *, dry_run: bool = False) -> tuple[str, bool]:
     """Settle one payment by a status query. Returns a progress line and whether it changed."""
     payment = Payment.objects.select_related("order").get(pk=pk)
-    before = payment.status
     if dry_run:
         return _preview(payment), False
+    return _apply(_ask(payment))
+
+
+@dataclass
+class _Asked:
+    """A payment and what the gateway said about it, waiting to be applied.
+
+    ``status`` is the answer to apply; without one, ``line`` and ``changed`` say what
+    asking came to already (an operation in flight settled, an order the gateway does not
+    know, nothing to apply).
+    """
+
+    payment: Payment
+    before: str
+    #: The exchange rows of the query, written in the transaction that applies it.
+    held: list[ExchangeRecord]
+    status: OrderStatus | None = None
+    line: str = ""
+    changed: bool = False
+
+
+def _ask(payment: Payment) -> _Asked:
+    """Ask the gateway about ``payment``; no database work unless the answer needs it.
+
+    Raises what the query raises, with its exchange row written.
+    """
+    before = payment.status
     if payment.pending_operation:
         operation = payment.pending_operation
         payment, outcome = backoffice.settle_pending(payment, source=Source.RECONCILIATION)
-        changed = outcome != "pending"
         line = f"{_describe(payment)}: pending {operation}: {outcome}, now {payment.status}"
-    else:
-        held: list[ExchangeRecord] = []
-        counted: list[int] = []
+        return _Asked(payment, before, [], line=line, changed=outcome != "pending")
+    held: list[ExchangeRecord] = []
+    try:
+        with held_exchanges(held):
+            asked = settlement.ask_gateway(payment, source=Source.RECONCILIATION)
+    except BaseException:
+        save_exchanges(held)
+        raise
+    if isinstance(asked, OrderStatus):
+        return _Asked(payment, before, held, status=asked)
+    payment, changed = asked
+    return _Asked(payment, before, held, line=_arrow(payment, before), changed=changed)
+
+
+def _apply(asked: _Asked) -> tuple[str, bool]:
+    """Apply what ``_ask()`` brought back: a progress line and whether the payment changed."""
+    payment, held = asked.payment, asked.held
+    counted: list[int] = []
+    changed = asked.changed
+    if asked.status is not None:
 
         def then(locked: Payment) -> None:
             # In the transaction that applies the answer: its exchange row and the
@@ -199,18 +241,21 @@ def settle(pk: int, *, dry_run: bool = False) -> tuple[str, bool]:
             counted.append(_settle_notifications(locked))
 
         try:
-            with held_exchanges(held):
-                payment, changed = services.refresh_payment(
-                    payment, source=Source.RECONCILIATION, then=then
-                )
+            payment, changed = settlement.apply_order_status(
+                payment, asked.status, source=Source.RECONCILIATION, then=then
+            )
         finally:
             save_exchanges(held)
-        arrow = f"{before} -> {payment.status}" if payment.status != before else before
-        line = f"{_describe(payment)}: {arrow}"
-        if counted:
-            return _with_notifications(line, counted[0]), changed or payment.status != before
-    count = _settle_notifications(payment)
-    return _with_notifications(line, count), changed or payment.status != before
+    else:
+        save_exchanges(held)
+    line = asked.line or _arrow(payment, asked.before)
+    count = counted[0] if counted else _settle_notifications(payment)
+    return _with_notifications(line, count), changed or payment.status != asked.before
+
+
+def _arrow(payment: Payment, before: str) -> str:
+    arrow = f"{before} -> {payment.status}" if payment.status != before else before
+    return f"{_describe(payment)}: {arrow}"
 
 
 def _settle_notifications(payment: Payment) -> int:
@@ -372,17 +417,22 @@ def _claim(page: QuerySet[Payment], size: int) -> tuple[_Batch, int, int | None]
 
 
 _Record = Callable[[str, bool, bool], None]
+_Result = tuple[str, bool, bool]
 
 
-def _settle_one(pk: int, options: Options) -> tuple[str, bool, bool]:
+def _settle_one(pk: int, options: Options) -> _Result:
     """A progress line, whether the payment changed and whether settling it failed."""
     try:
         line, changed = settle(pk, dry_run=options.dry_run)
     except Exception as err:
-        logger.warning("checkout_sync: payment %s: %s", pk, err, exc_info=True)
         number = Payment.objects.filter(pk=pk).values_list("order_number", flat=True).first()
-        return f"{number or pk}: failed: {err}", False, True
+        return _failed(pk, number, err)
     return line, changed, False
+
+
+def _failed(pk: int, number: str | None, err: Exception) -> _Result:
+    logger.warning("checkout_sync: payment %s: %s", pk, err, exc_info=True)
+    return f"{number or pk}: failed: {err}", False, True
 
 
 def _settle_here(batches: Iterator[_Batch], options: Options, record: _Record) -> None:
@@ -396,31 +446,44 @@ def _settle_here(batches: Iterator[_Batch], options: Options, record: _Record) -
                 _release(batch.pks, batch.until)
 
 
-_Todo = queue.Queue[tuple[int, _Batch] | None]
+#: Threads that apply the gateway's answers in a run with several workers, at most.
+APPLIERS = 4
+
+_Item = tuple[int, Payment | None, _Batch]
+_Todo = queue.Queue[_Item | None]
 
 
 def _settle_in_threads(
     batches: Iterator[_Batch], options: Options, workers: int, size: int, record: _Record
 ) -> None:
-    """``workers`` threads settle what a producer thread claims, a batch ahead of them.
+    """A producer claims, ``workers`` threads ask the gateway, appliers write the answers.
 
-    The producer claims the next batch while the workers are busy with the last one and
-    feeds them through a queue of ``size`` payments: at most ``2 * size + workers``
-    payments are claimed and not yet settled at any time, whatever the backlog. Each
-    thread keeps its database connection for the whole run and closes it when it ends.
-    The progress lines are written here, in the calling thread.
+    The producer claims a batch ahead of the workers and reads its rows in one query. Each
+    worker takes a payment, asks the gateway and hands the answer on, so the ``workers``
+    status queries in flight never wait for the database; up to ``APPLIERS`` threads apply
+    the answers, each in one transaction with its exchange row. Every queue is bounded: at
+    most ``2 * size + 2 * workers + APPLIERS`` payments are claimed and not yet settled at
+    any time, whatever the backlog. Each thread closes the database connection it opened
+    (a worker opens one only for a payment whose query needs it: an operation in flight,
+    an order the gateway does not know) when it ends. The progress lines are written here,
+    in the calling thread.
     """
+    appliers = max(1, min(workers, APPLIERS))
     todo: _Todo = queue.Queue(maxsize=size)
+    answers: queue.Queue[tuple[_Asked, _Batch] | None] = queue.Queue(maxsize=workers)
     # Bounded as well: workers wait while the progress lines are being written.
-    results: queue.Queue[tuple[str, bool, bool] | None] = queue.Queue(maxsize=size)
+    results: queue.Queue[_Result | None] = queue.Queue(maxsize=size)
     stop = threading.Event()
     errors: list[BaseException] = []
+    asking = [workers]
+    asking_lock = threading.Lock()
 
     def produce() -> None:
         try:
             for batch in batches:
+                rows = Payment.objects.select_related("order").in_bulk(batch.pks)
                 for index, pk in enumerate(batch.pks):
-                    if not _put(todo, (pk, batch), stop):
+                    if not _put(todo, (pk, rows.get(pk), batch), stop):
                         # Given up: what was claimed and not handed out is released.
                         for _ in batch.pks[index:]:
                             batch.done()
@@ -434,16 +497,54 @@ def _settle_in_threads(
             finally:
                 connection.close()
 
-    def work() -> None:
+    def ask() -> None:
         try:
             while (item := todo.get()) is not None:
-                pk, batch = item
+                pk, payment, batch = item
+                handed = False
                 try:
-                    if not stop.is_set():
+                    if stop.is_set():
+                        continue
+                    if payment is None or options.dry_run:
                         result = _settle_one(pk, options)
-                        if result[2]:
-                            _drop_broken_connection()
-                        results.put(result)
+                    else:
+                        try:
+                            asked = _ask(payment)
+                        except Exception as err:
+                            result = _failed(pk, payment.order_number, err)
+                        else:
+                            answers.put((asked, batch))
+                            handed = True
+                            continue
+                    if result[2]:
+                        _drop_broken_connection()
+                    results.put(result)
+                finally:
+                    if not handed:
+                        batch.done()
+        finally:
+            with asking_lock:
+                asking[0] -= 1
+                last = asking[0] == 0
+            if last:
+                for _ in range(appliers):
+                    answers.put(None)
+            results.put(None)
+            connection.close()
+
+    def apply() -> None:
+        try:
+            while (item := answers.get()) is not None:
+                asked, batch = item
+                try:
+                    try:
+                        line, changed = _apply(asked)
+                    except Exception as err:
+                        result = _failed(asked.payment.pk, asked.payment.order_number, err)
+                        _drop_broken_connection()
+                    else:
+                        result = (line, changed, False)
+                    results.put(result)
                 finally:
                     batch.done()
         finally:
@@ -451,10 +552,13 @@ def _settle_in_threads(
             connection.close()
 
     threads = [threading.Thread(target=produce, name="checkout_sync-claim")]
-    threads += [threading.Thread(target=work, name=f"checkout_sync-{n}") for n in range(workers)]
+    threads += [threading.Thread(target=ask, name=f"checkout_sync-{n}") for n in range(workers)]
+    threads += [
+        threading.Thread(target=apply, name=f"checkout_sync-apply-{n}") for n in range(appliers)
+    ]
     for thread in threads:
         thread.start()
-    running = workers
+    running = workers + appliers
     try:
         while running:
             result = results.get()
@@ -464,7 +568,7 @@ def _settle_in_threads(
                 record(*result)
     finally:
         stop.set()
-        # Drained, so that no worker waits for room to report what it had in flight.
+        # Drained, so that no thread waits for room to report what it had in flight.
         while running:
             if results.get() is None:
                 running -= 1
@@ -474,7 +578,7 @@ def _settle_in_threads(
         raise errors[0]
 
 
-def _put(todo: _Todo, item: tuple[int, _Batch], stop: threading.Event) -> bool:
+def _put(todo: _Todo, item: _Item, stop: threading.Event) -> bool:
     """Hand ``item`` to the workers as soon as there is room; False once the run stops."""
     while not stop.is_set():
         try:

@@ -39,6 +39,7 @@ __all__ = [
     "UNKNOWN_ORDER_GRACE",
     "InstantSettlement",
     "apply_order_status",
+    "ask_gateway",
     "instant_settlement",
     "query_status",
     "refresh_payment",
@@ -281,13 +282,27 @@ def refresh_payment(
 ) -> tuple[Payment, bool]:
     """Ask the gateway where ``payment`` stands and apply the answer.
 
+    ``ask_gateway()``, then ``apply_order_status()`` with its answer (and ``then``) when
+    there is one to apply.
+    """
+    asked = ask_gateway(payment, source=source, operator=operator)
+    if isinstance(asked, OrderStatus):
+        return apply_order_status(payment, asked, source=source, operator=operator, then=then)
+    return asked
+
+
+def ask_gateway(
+    payment: Payment, *, source: str, operator: Any = None
+) -> OrderStatus | tuple[Payment, bool]:
+    """The gateway's answer about ``payment`` to apply, or the payment when none is due.
+
     Runs the query outside any transaction (by gateway order id, else by order number).
     An order the gateway still does not know well after the attempt began (see
-    UNKNOWN_ORDER_GRACE) settles the attempt as FAILED. A payment with a capture, void or
-    refund in flight is left alone: ``backoffice.settle_pending()`` settles it. Raises
-    GatewayUnavailable when the gateway cannot be reached, and GatewayRefused for any
-    other refusal.
-    ``then`` goes to ``apply_order_status()`` with the answer.
+    UNKNOWN_ORDER_GRACE) settles the attempt as FAILED here. A payment with a capture,
+    void or refund in flight is left alone: ``backoffice.settle_pending()`` settles it.
+    Raises GatewayUnavailable when the gateway cannot be reached, and GatewayRefused for
+    any other refusal. Only those two cases touch the database; a plain answer is
+    returned for the caller to apply, in another thread if it likes.
     """
     require_no_transaction("getOrderStatusExtended.do")
     if payment.pending_operation:
@@ -296,7 +311,7 @@ def refresh_payment(
         # one) and the history would not name the operator who asked for it.
         return payment, False
     try:
-        status = query_status(payment)
+        return query_status(payment)
     except GatewayRefused as err:
         if err.code != UNKNOWN_ORDER or payment.gateway_order_id:
             raise
@@ -311,7 +326,6 @@ def refresh_payment(
                 expect=UNCONFIRMED_STATUSES,
             )
         return payment, False
-    return apply_order_status(payment, status, source=source, operator=operator, then=then)
 
 
 def _unanswered(payment: Payment) -> bool:
