@@ -260,19 +260,22 @@ def _order(call: Call) -> Order:
     """The merchant's order named by orderId (preferred) or orderNumber."""
     order_id = call.params.get("orderId", "").strip()
     order_number = call.params.get("orderNumber", "").strip()
-    orders = Order.objects.filter(merchant=call.merchant).select_related("merchant", "binding")
+    orders = Order.objects.filter(merchant=call.merchant).select_related("binding")
     if order_id:
         try:
             key = uuid.UUID(order_id)
         except ValueError:
             raise ProcessingError(6, "Unknown order id") from None
-        order = orders.filter(pk=key).first()
+        found = list(orders.filter(pk=key)[:1])
     elif order_number:
-        order = orders.filter(order_number=order_number).first()
+        # Unique per merchant: no ordering needed to pick one.
+        found = list(orders.filter(order_number=order_number)[:1])
     else:
         raise ProcessingError(1, "Expected orderId or orderNumber")
-    if order is None:
+    if not found:
         raise ProcessingError(6, "Unknown order id")
+    order = found[0]
+    order.merchant = call.merchant  # the row the query matched: no join for it
     return processing.expire_if_due(order)
 
 
