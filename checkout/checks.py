@@ -19,6 +19,7 @@ __all__ = [
     "CSRF_MIDDLEWARE",
     "SECURITY_HEADERS_MIDDLEWARE",
     "charset_middleware_in_place",
+    "check_api_settings",
     "check_background_tasks",
     "check_card_page",
     "check_client_ip_header",
@@ -255,3 +256,39 @@ def check_background_tasks(app_configs: Any = None, **kwargs: Any) -> list[check
             id="checkout.W010",
         )
     ]
+
+
+@checks.register(checks.Tags.security, "checkout")
+def check_api_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Entries of API_ALLOWED_ORIGINS and API_RETURN_URLS that can never match anything."""
+    from checkout.api.origins import normalise_origin, usable_return_entry
+
+    messages: list[checks.CheckMessage] = []
+    try:
+        origins = list(checkout_settings.API_ALLOWED_ORIGINS)
+        returns = list(checkout_settings.API_RETURN_URLS)
+    except (ImproperlyConfigured, TypeError):
+        return []  # reported by check_gateway_settings (checkout.W005)
+    for entry in origins:
+        if entry == "*" or normalise_origin(entry) is None:
+            messages.append(
+                checks.Warning(
+                    f"CHECKOUT['API_ALLOWED_ORIGINS'] entry {entry!r} is not an origin: it is "
+                    "ignored, and pages of that site cannot call the API.",
+                    hint='An origin is scheme, host and port, e.g. "https://app.shop.example"; '
+                    "every origin is listed, there is no wildcard.",
+                    id="checkout.W013",
+                )
+            )
+    for entry in returns:
+        if not usable_return_entry(entry):
+            messages.append(
+                checks.Warning(
+                    f"CHECKOUT['API_RETURN_URLS'] entry {entry!r} is neither an http(s) URL "
+                    "nor a path: it is ignored, and no return_url matches it.",
+                    hint='Use an absolute URL prefix ("https://app.shop.example/done/") or a '
+                    'path on the shop\'s own origin ("/done/").',
+                    id="checkout.W014",
+                )
+            )
+    return messages

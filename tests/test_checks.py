@@ -6,6 +6,7 @@ from django.core import checks
 from django.test import override_settings
 
 from checkout.checks import (
+    check_api_settings,
     check_client_ip_header,
     check_gateway_settings,
     check_limits_cache,
@@ -149,3 +150,27 @@ def test_w011_behind_a_proxy_without_client_ip_header():
         assert check_client_ip_header() == []
     with override_settings(SECURE_PROXY_SSL_HEADER=None, CHECKOUT={}):
         assert check_client_ip_header() == []
+
+
+def test_w013_w014_api_entries_that_can_never_match():
+    good = {
+        "API_ALLOWED_ORIGINS": ["https://app.shop.example", "http://localhost:5173"],
+        "API_RETURN_URLS": ["https://app.shop.example/done/", "/headless/"],
+    }
+    with override_settings(CHECKOUT=good):
+        assert check_api_settings() == []
+    bad = {
+        "API_ALLOWED_ORIGINS": ["*", "app.shop.example", "https://app.shop.example/pay/"],
+        "API_RETURN_URLS": ["done/", "ftp://files.example/", "https://user:pw@shop.example/"],
+    }
+    with override_settings(CHECKOUT=bad):
+        messages = check_api_settings()
+    assert [m.id for m in messages] == ["checkout.W013"] * 3 + ["checkout.W014"] * 3
+    assert all(m.hint for m in messages)
+    # The entry is named, so that it can be found.
+    assert "'app.shop.example'" in messages[1].msg and "'done/'" in messages[3].msg
+    # One comma-separated string, as the demo reads it from the environment.
+    with override_settings(
+        CHECKOUT={"API_ALLOWED_ORIGINS": "https://a.example, https://b.example"}
+    ):
+        assert check_api_settings() == []

@@ -21,6 +21,7 @@ __all__ = [
     "allowed_origin",
     "check_return_url",
     "normalise_origin",
+    "usable_return_entry",
     "with_result",
 ]
 
@@ -100,6 +101,14 @@ def _split(value: str, own: str) -> SplitResult | None:
     except ValueError:
         return None
     return parts if _origin(parts) is not None else None
+
+
+def usable_return_entry(entry: str) -> bool:
+    """Whether an API_RETURN_URLS entry can match a return_url at all."""
+    if any(ord(ch) < 0x21 or ch == "\\" for ch in entry):
+        return False
+    parts = _split(entry, "https://shop.invalid")
+    return parts is not None and not (parts.username or parts.password)
 
 
 def _path_prefix_matches(path: str, prefix: str) -> bool:
