@@ -270,7 +270,7 @@ def check_api_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
     except (ImproperlyConfigured, TypeError):
         return []  # reported by check_gateway_settings (checkout.W005)
     for entry in origins:
-        if entry == "*" or normalise_origin(entry) is None:
+        if normalise_origin(entry) is None:
             messages.append(
                 checks.Warning(
                     f"CHECKOUT['API_ALLOWED_ORIGINS'] entry {entry!r} is not an origin: it is "

@@ -230,23 +230,22 @@ def _apply(asked: _Asked) -> tuple[str, bool]:
     payment, held = asked.payment, asked.held
     counted: list[int] = []
     changed = asked.changed
-    if asked.status is not None:
 
-        def then(locked: Payment) -> None:
-            # In the transaction that applies the answer: its exchange row and the
-            # deliveries it settles, one commit for all three.
-            records = [replace(record, context=locked) for record in held]
-            held.clear()
-            save_exchanges(records)
-            counted.append(_settle_notifications(locked))
+    def then(locked: Payment) -> None:
+        # In the transaction that applies the answer: its exchange row and the
+        # deliveries it settles, one commit for all three.
+        records = [replace(record, context=locked) for record in held]
+        held.clear()
+        save_exchanges(records)
+        counted.append(_settle_notifications(locked))
 
-        try:
+    try:
+        if asked.status is not None:
             payment, changed = settlement.apply_order_status(
                 payment, asked.status, source=Source.RECONCILIATION, then=then
             )
-        finally:
-            save_exchanges(held)
-    else:
+    finally:
+        # What the transaction did not write (no answer to apply, or it failed).
         save_exchanges(held)
     line = asked.line or _arrow(payment, asked.before)
     count = counted[0] if counted else _settle_notifications(payment)

@@ -103,9 +103,14 @@ def _split(value: str, own: str) -> SplitResult | None:
     return parts if _origin(parts) is not None else None
 
 
+def _unsafe(value: str) -> bool:
+    """Control characters, spaces or backslashes: never part of a URL we send anyone to."""
+    return any(ord(ch) < 0x21 or ch == "\\" for ch in value)
+
+
 def usable_return_entry(entry: str) -> bool:
     """Whether an API_RETURN_URLS entry can match a return_url at all."""
-    if any(ord(ch) < 0x21 or ch == "\\" for ch in entry):
+    if _unsafe(entry):
         return False
     parts = _split(entry, "https://shop.invalid")
     return parts is not None and not (parts.username or parts.password)
@@ -125,7 +130,7 @@ def check_return_url(request: HttpRequest, value: str) -> str:
     entry's path (at a "/"); an entry that is a path stands for the shop's own origin, and
     so does a return_url that is a path.
     """
-    if len(value) > 2000 or any(ord(ch) < 0x21 or ch == "\\" for ch in value):
+    if len(value) > 2000 or _unsafe(value):
         raise ValueError("not a URL")
     own = request.build_absolute_uri("/").rstrip("/")
     candidate = _split(value, own)
