@@ -3,7 +3,14 @@
 Each request runs in this process through Django's test client, on the shop's code and
 settings, with CaptureQueriesContext counting what it sends on its connection; the
 sandbox gateway answers from its own gunicorn process, so none of its statements count;
-the gateway requests each one made are counted on its thread too. Nothing is timed.
+the gateway requests each one made are counted on its thread too.
+
+Then the approved seToken card POST again, ``--split`` times, one at a time, each split
+by where its time goes: the claim, the attempt limits, the gateway call (the sandbox's
+answer over loopback, which a naive integration waits for too), applying the answer, and
+the rest (Django's request handling, the session, the form, the middleware). Medians,
+in this process: what the shop's own work is made of, not a figure to compare across
+runs (bench_payment measures the card POST under gunicorn against a baseline).
 
 Requests: the card POST (seToken; and the card fields a page without JavaScript posts),
 both approved without 3-D Secure; the return view after 3-D Secure (the shopper's own
@@ -11,16 +18,18 @@ return settles the payment); a callback's first delivery (it settles a payment w
 shopper never returned), a duplicate delivered at once, and one delivered after
 CALLBACK_QUERY_INTERVAL.
 
-    .venv/bin/python -m tests.benchmarks.bench_queries [--n 3] [--db sqlite|postgres]
+    .venv/bin/python -m tests.benchmarks.bench_queries [--n 3] [--split 40]
+        [--db sqlite|postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +46,7 @@ from tests.benchmarks.harness import (
     expect,
     main,
     make_parser,
+    ms,
     open_card_page,
     payment_public_id,
     print_table,
@@ -59,6 +69,14 @@ FIRST = "callback, first delivery (settles it)"
 DUPLICATE = "callback, duplicate at once"
 LATER = "callback, duplicate after the query interval"
 LABELS = (CARD_TOKEN, CARD_FIELDS, RETURN, FIRST, DUPLICATE, LATER)
+
+CLAIM = "the claim: start_payment() (1 transaction)"
+LIMITS = "the attempt limits (cache)"
+CALL = "instantPayment.do: the sandbox's answer over loopback"
+APPLY = "applying the answer (1 transaction), the exchange row"
+REST = "the rest: request handling, session, form, middleware"
+WHOLE = "the whole card POST"
+PHASES = (CLAIM, LIMITS, CALL, APPLY, REST, WHOLE)
 
 
 _calls = threading.local()
@@ -167,6 +185,7 @@ def bench(args: argparse.Namespace, harness: Harness) -> None:
         if isinstance(thread, threading.Timer):
             thread.join(interval + 10)  # a follow-up still due, before the database goes
 
+    split = split_card_post(args.split)
     print_table(
         f"SQL statements per request ({harness.describe()}, {args.n} of each; "
         f"CALLBACK_QUERY_INTERVAL {interval:g} s)",
@@ -178,6 +197,76 @@ def bench(args: argparse.Namespace, harness: Harness) -> None:
             "requests differed",
         ],
     )
+    whole = statistics.median(split[WHOLE])
+    own = statistics.median(w - c for w, c in zip(split[WHOLE], split[CALL], strict=True))
+    print_table(
+        f"Where the time of an approved card POST goes ({harness.describe()}, this process, "
+        f"one at a time, median of {args.split})",
+        ("", "ms", "share"),
+        [
+            (
+                phase,
+                ms(statistics.median(split[phase])),
+                f"{statistics.median(split[phase]) / whole:.0%}",
+            )
+            for phase in PHASES
+        ],
+        [
+            f"the shop's own work, the whole less the gateway call: {ms(own)} ms (the rest "
+            "includes the test client building the request)",
+        ],
+    )
+
+
+def split_card_post(n: int) -> dict[str, list[float]]:
+    """``n`` approved seToken card POSTs, each one's seconds by phase (``PHASES``)."""
+    from checkout import paying
+    from checkout.gateway.transport import GatewayClient
+    from checkout.models import Payment
+
+    spent: dict[str, float] = defaultdict(float)
+
+    def timed(owner: Any, name: str, phase: str) -> Callable[[], None]:
+        original = getattr(owner, name)
+
+        def measured(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[phase] += time.perf_counter() - started
+
+        setattr(owner, name, measured)
+        return lambda: setattr(owner, name, original)
+
+    restore = [
+        timed(paying, "start_payment", CLAIM),
+        timed(paying, "check_payment_attempt", LIMITS),
+        timed(paying, "submit_payment", APPLY),
+        timed(GatewayClient, "_exchange", CALL),
+    ]
+    phases: dict[str, list[float]] = defaultdict(list)
+    try:
+        for _ in range(n):
+            browser = ClientTransport(shopper_address())
+            page = open_card_page(browser)
+            data = {"csrfmiddlewaretoken": page.csrf, **setoken_form(APPROVES, page.setoken_key)}
+            spent.clear()
+            started = time.perf_counter()
+            answer = browser.post(page.path, data)
+            whole = time.perf_counter() - started
+            paid = Payment.objects.filter(public_id=payment_public_id(answer.location))
+            expect(paid.filter(status="paid").exists(), f"split card POST: {answer}")
+            # submit_payment() holds the call: what is left of it is applying the answer.
+            spent[APPLY] -= spent[CALL]
+            spent[REST] = whole - spent[CLAIM] - spent[LIMITS] - spent[CALL] - spent[APPLY]
+            spent[WHOLE] = whole
+            for phase in PHASES:
+                phases[phase].append(spent[phase])
+    finally:
+        for undo in restore:
+            undo()
+    return phases
 
 
 def describe(samples: Sequence[Counter[str]]) -> tuple[str, str, str]:
@@ -200,4 +289,7 @@ def describe(samples: Sequence[Counter[str]]) -> tuple[str, str, str]:
 
 if __name__ == "__main__":
     parser = make_parser(__doc__.splitlines()[0], 3, "requests of each kind")
+    parser.add_argument(
+        "--split", type=int, default=40, help="card POSTs split by where their time goes (40)"
+    )
     sys.exit(main("tests.benchmarks.bench_queries", parser, bench, auto_backends=("sqlite",)))
