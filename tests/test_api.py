@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from checkout.api import issue_client_secret
@@ -36,7 +37,7 @@ from checkout.sandbox import models as sandbox_models
 from checkout.services import create_order
 from checkout.setoken import build_binding_setoken, build_setoken, current_public_key
 from tests.api_contract import checked, checked_error
-from tests.factories import OrderFactory
+from tests.factories import OrderFactory, PaymentFactory
 from tests.test_flow import acs_round_trip
 
 S = PaymentStatus
@@ -345,6 +346,25 @@ def test_idempotency_key_replays_the_first_answer(gateway, api):
         assert checked(response, "POST", front.base + "payments/")["error"]["code"] == (
             "invalid_idempotency_key"
         )
+
+
+def test_the_payment_admin_shows_how_the_api_submitted_it(gateway, api, admin_client):
+    front = Front(api, OrderFactory())
+    token = build_setoken(CardData(CHALLENGE, CVC, "203412", "Ann"), current_public_key())
+    body = {"se_token": token, "cardholder_name": "Ann", "return_url": RETURN}
+    _r, answer = front.post(body, HTTP_IDEMPOTENCY_KEY="order-7-try-1")
+    payment = Payment.objects.get(public_id=answer["payment"]["id"])
+    page = reverse("admin:jcc_checkout_payment_change", args=[payment.pk])
+    shown = admin_client.get(page).content.decode()
+    assert "API payment submission" in shown
+    assert "order-7-try-1" in shown and RETURN in shown
+    greek = admin_client.get(page, HTTP_ACCEPT_LANGUAGE="el").content.decode()
+    assert "υποβολή πληρωμής μέσω api" in greek.lower()
+    # A payment made on the card page has no such section.
+    other = PaymentFactory()
+    plain = admin_client.get(reverse("admin:jcc_checkout_payment_change", args=[other.pk]))
+    assert plain.status_code == 200
+    assert "API payment submission" not in plain.content.decode()
 
 
 def test_a_key_in_flight_is_answered_409(gateway, api):

@@ -29,9 +29,10 @@ from checkout.admin.display import (
     when_column,
 )
 from checkout.admin.operations import OperationPagesMixin, operation_links, pending_notice
-from checkout.models import Exchange, Notification, Payment, StatusChange
+from checkout.models import ApiSubmission, Exchange, Notification, Payment, StatusChange
 
 __all__ = [
+    "ApiSubmissionInline",
     "CardMixin",
     "ExchangeInline",
     "NotificationInline",
@@ -132,6 +133,17 @@ class NotificationInline(AuditInline[Notification, Payment]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
         return with_outcome(super().get_queryset(request))
+
+
+class ApiSubmissionInline(AuditInline[ApiSubmission, Payment]):
+    """How a payment made through the JSON API was submitted: its Idempotency-Key, where
+    the shopper goes back to after 3-D Secure, and the status of the first answer."""
+
+    model = ApiSubmission
+    fields = readonly_fields = ("created_when", "idempotency_key", "return_url", "response_status")
+    verbose_name_plural = _("API payment submission")
+
+    created_when = when_column("created_at", _("when"))
 
 
 class PendingFilter(admin.SimpleListFilter):
@@ -273,6 +285,14 @@ class PaymentAdmin(
             context["checkout_operations"] = operation_links(request.user, payment)
             context["checkout_pending"] = pending_notice(payment)
         return super().change_view(request, object_id, form_url, context)
+
+    def get_inlines(self, request: HttpRequest, obj: Payment | None) -> list[type[Any]]:
+        """The audit inlines; the API submission's only for a payment made through the API."""
+        inlines = list(super().get_inlines(request, obj))
+        # The reverse one-to-one caches its answer on the payment, found or not.
+        if obj is not None and hasattr(obj, "api_submission"):
+            inlines.append(ApiSubmissionInline)
+        return inlines
 
     def payments_for(self, queryset: QuerySet[Any], operation: str) -> list[Payment]:
         return list(queryset.select_related("order").order_by("pk"))
