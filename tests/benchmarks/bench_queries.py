@@ -134,20 +134,16 @@ def bench(args: argparse.Namespace, harness: Harness) -> None:
         return Payment.objects.get(public_id=payment_public_id(answer.location)).status
 
     def card_post(label: str, pan: str, form: Callable[[str], dict[str, str]]) -> Answer:
-        browser = ClientTransport(shopper_address())
-        page = open_card_page(browser)
-        data = {"csrfmiddlewaretoken": page.csrf, **form(page.setoken_key)}
-        kinds, answer = counted(lambda: browser.post(page.path, data))
+        browser, path, data = on_the_card_page(form)
+        kinds, answer = counted(lambda: browser.post(path, data))
         expect(answer.status == 303, f"{label}: {answer.status}")
         if label:
             samples[label].append(kinds)
         return answer
 
     def after_3ds() -> tuple[ClientTransport, Payment]:
-        browser = ClientTransport(shopper_address())
-        page = open_card_page(browser)
-        data = {"csrfmiddlewaretoken": page.csrf, **setoken_form(FRICTIONLESS, page.setoken_key)}
-        answer = browser.post(page.path, data)
+        browser, path, data = on_the_card_page(lambda key: setoken_form(FRICTIONLESS, key))
+        answer = browser.post(path, data)
         expect(answer.status == 303 and "/3ds/" in answer.location, f"3-D Secure: {answer}")
         payment = Payment.objects.get(public_id=payment_public_id(answer.location))
         complete_3ds_at_the_bank(sandbox, str(payment.gateway_order_id))
@@ -218,6 +214,16 @@ def bench(args: argparse.Namespace, harness: Harness) -> None:
     )
 
 
+def on_the_card_page(
+    form: Callable[[str], dict[str, str]],
+) -> tuple[ClientTransport, str, dict[str, str]]:
+    """A new shopper on the card page of a new order: the browser, the page's path and what
+    it posts (``form`` given the page's seToken key)."""
+    browser = ClientTransport(shopper_address())
+    page = open_card_page(browser)
+    return browser, page.path, {"csrfmiddlewaretoken": page.csrf, **form(page.setoken_key)}
+
+
 def split_card_post(n: int) -> dict[str, list[float]]:
     """``n`` approved seToken card POSTs, each one's seconds by phase (``PHASES``)."""
     from checkout import paying
@@ -248,12 +254,10 @@ def split_card_post(n: int) -> dict[str, list[float]]:
     phases: dict[str, list[float]] = defaultdict(list)
     try:
         for _ in range(n):
-            browser = ClientTransport(shopper_address())
-            page = open_card_page(browser)
-            data = {"csrfmiddlewaretoken": page.csrf, **setoken_form(APPROVES, page.setoken_key)}
+            browser, path, data = on_the_card_page(lambda key: setoken_form(APPROVES, key))
             spent.clear()
             started = time.perf_counter()
-            answer = browser.post(page.path, data)
+            answer = browser.post(path, data)
             whole = time.perf_counter() - started
             paid = Payment.objects.filter(public_id=payment_public_id(answer.location))
             expect(paid.filter(status="paid").exists(), f"split card POST: {answer}")
